@@ -1,0 +1,1 @@
+"""Portico: a self-hosted, no-code customer billing portal."""

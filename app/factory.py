@@ -1,0 +1,133 @@
+"""``create_app(settings)``: the whole application, wired once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+
+from litestar import Litestar, Response, get
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import CacheControlHeader, State
+from litestar.middleware import DefineMiddleware
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+
+from app import db
+from app.configuration.controller import BrandingController
+from app.login import delivery
+from app.login.controller import LoginController
+from app.mail import service as mail
+from app.mail.catcher import MailCatcher, inbox_controller
+from app.mail.transport import SmtpConfig
+from app.mail.worker import DeliveryWorker
+from app.portal.access import SignInRequired, sign_in_required_handler
+from app.portal.controller import PortalController
+from app.settings import Settings
+from app.web.errors import error_page, exception_handlers
+from app.web.security import SecurityHeadersMiddleware
+from app.web.templating import STATIC_DIR, make_environment, template_config
+from app.web.throttle import MemoryThrottle
+
+log = logging.getLogger("portico")
+
+MAX_BODY_BYTES = 1024 * 1024  # uploads are at most 512 KB; anything larger is refused with 413
+
+
+def _csrf(settings: Settings) -> CSRFConfig:
+    secret = hmac.new(settings.secret_key.encode(), b"portico/csrf", hashlib.sha256).hexdigest()
+    return CSRFConfig(
+        secret=secret,
+        cookie_name="__Host-csrftoken" if settings.is_https else "csrftoken",
+        cookie_secure=settings.is_https,
+        cookie_httponly=True,
+        cookie_samesite="lax",
+        exclude=["/webhooks/stripe"],
+    )
+
+
+def smtp_config(settings: Settings, catcher: MailCatcher | None) -> SmtpConfig:
+    if settings.smtp_host:
+        return SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            timeout=settings.smtp_timeout,
+            sender=settings.mail_from,
+        )
+    if catcher is not None and catcher.port:
+        return SmtpConfig(host="127.0.0.1", port=catcher.port, sender=settings.mail_from)
+    raise RuntimeError("no SMTP server is configured (set PORTICO_SMTP_HOST)")
+
+
+@get("/signed-out", name="signed_out")
+async def signed_out_page() -> Response:
+    return error_page(401)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    settings.require_secret_key()
+    engine = db.make_engine(settings.resolved_database_url)
+    db.bind(engine)
+    environment = make_environment(settings)
+    catcher = MailCatcher() if settings.mail_catcher and not settings.smtp_host else None
+    worker = DeliveryWorker(settings, environment, lambda: smtp_config(settings, catcher))
+    mail.register("passcode", delivery.passcode_preparer(settings))
+
+    async def on_startup(app: Litestar) -> None:
+        db.bind(engine)
+        await db.start(engine)
+        if catcher is not None:
+            await catcher.start()
+        if settings.run_mail_worker:
+            worker.start()
+
+    async def on_shutdown(app: Litestar) -> None:
+        await worker.stop()
+        if catcher is not None:
+            await catcher.stop()
+        await db.stop(engine)
+
+    handlers: list = [
+        LoginController,
+        BrandingController,
+        PortalController,
+        signed_out_page,
+        create_static_files_router(
+            path="/static",
+            directories=[STATIC_DIR],
+            cache_control=CacheControlHeader(max_age=31536000, public=True),
+        ),
+    ]
+    if catcher is not None:
+        handlers.append(inbox_controller(catcher))
+
+    app = Litestar(
+        route_handlers=handlers,
+        plugins=[HTMXPlugin()],
+        template_config=template_config(settings),
+        csrf_config=_csrf(settings),
+        middleware=[DefineMiddleware(SecurityHeadersMiddleware, settings=settings)],
+        exception_handlers={
+            **exception_handlers(),
+            SignInRequired: sign_in_required_handler,
+        },
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        request_max_body_size=MAX_BODY_BYTES,
+        state=State(
+            {
+                "settings": settings,
+                "throttle": MemoryThrottle(),
+                "worker": worker,
+                "catcher": catcher,
+                "environment": environment,
+            }
+        ),
+        openapi_config=None,  # an HTML product: no API schema is published
+        debug=False,
+    )
+    return app

@@ -1,0 +1,186 @@
+"""The delivery worker: claims due outbox rows, renders and sends them, retries with backoff.
+
+Safe with several workers and instances: a row is claimed by a conditional update (and, on
+PostgreSQL, ``FOR UPDATE SKIP LOCKED``), and a claim is a lease: if a worker dies mid-delivery the
+row becomes due again when the lease runs out, so no message is lost. Retries back off
+exponentially but never past the message's ``expires_at`` (a passcode is useless after its
+lifetime).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from jinja2 import Environment
+
+from app import clock, db
+from app.mail import service
+from app.mail.tables import OutboxMessage
+from app.mail.transport import SmtpConfig, build_message, send
+
+log = logging.getLogger("portico.mail")
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 8
+BATCH = 10
+POLL_SECONDS = 2.0
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s, 40 s … capped at 10 minutes."""
+    return timedelta(seconds=min(600, 5 * 2 ** max(0, attempts - 1)))
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        settings,
+        environment: Environment,
+        smtp: Callable[[], SmtpConfig],
+    ) -> None:
+        self.settings = settings
+        self.environment = environment
+        self.smtp = smtp
+        self.wakeup = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        service.attach_wakeup(self.wakeup)
+        self._task = asyncio.create_task(self._run(), name="portico-mail-worker")
+
+    async def stop(self) -> None:
+        service.attach_wakeup(None)
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                delivered = await self.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep the worker alive whatever one batch does
+                log.exception("mail worker batch failed")
+                delivered = 0
+            if delivered:
+                continue
+            self.wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), timeout=POLL_SECONDS)
+
+    # -- one pass ------------------------------------------------------------------------------
+    async def claim(self, limit: int = BATCH) -> list[OutboxMessage]:
+        now = clock.now()
+        due = (OutboxMessage.status == "queued") | (OutboxMessage.status == "sending")
+        async with db.write():
+            query = (
+                OutboxMessage.select(OutboxMessage.id)
+                .where(due & (OutboxMessage.next_attempt_at <= now))
+                .order_by(OutboxMessage.next_attempt_at)
+                .limit(limit)
+            )
+            if db.is_postgres():
+                query = query.lock_rows("UPDATE", skip_locked=True)
+            ids = [row["id"] for row in await query]
+            if not ids:
+                return []
+            claimed = (
+                await OutboxMessage.update(
+                    {
+                        OutboxMessage.status: "sending",
+                        OutboxMessage.attempts: OutboxMessage.attempts + 1,
+                        OutboxMessage.next_attempt_at: now + LEASE,
+                    }
+                )
+                .where(OutboxMessage.id.is_in(ids) & due & (OutboxMessage.next_attempt_at <= now))
+                .returning(OutboxMessage.id)
+            )
+        claimed_ids = [row["id"] for row in claimed]
+        if not claimed_ids:
+            return []
+        return (
+            await OutboxMessage.objects()
+            .where(OutboxMessage.id.is_in(claimed_ids))
+            .output(load_json=True)
+        )
+
+    async def deliver_due(self) -> int:
+        messages = await self.claim()
+        for message in messages:
+            await self.deliver(message)
+        return len(messages)
+
+    async def deliver(self, message: OutboxMessage) -> None:
+        now = clock.now()
+        if message.expires_at and now >= message.expires_at:
+            await self._finish(message, "expired", "expired before it could be delivered")
+            return
+        secrets = service.unseal(self.settings, message.sealed)
+        context: dict[str, Any] = dict(message.context or {})
+        subject = message.subject
+        sender_name = ""
+        prepare = service.preparer(message.kind)
+        if prepare is not None:
+            prepared = await prepare(message, secrets)
+            if prepared is None:
+                await self._finish(message, "skipped", None)
+                return
+            subject = prepared.subject or subject
+            context.update(prepared.context)
+            sender_name = prepared.context.get("sender_name", "")
+        context.update(secrets)
+        try:
+            config = self.smtp()
+            text = self.environment.get_template(f"mail/{message.template}.txt").render(context)
+            html = self.environment.get_template(f"mail/{message.template}.html").render(context)
+            email = build_message(
+                config,
+                to=message.to_address,
+                subject=subject,
+                text=text,
+                html=html,
+                sender_name=sender_name,
+            )
+            await send(config, email)
+        except Exception as error:  # SMTP, network, template: retry later, say why
+            await self._retry(message, error)
+            return
+        await self._finish(message, "sent", None, sent=True)
+
+    async def _retry(self, message: OutboxMessage, error: Exception) -> None:
+        reason = f"{type(error).__name__}: {error}"[:500]
+        next_at = clock.now() + backoff(message.attempts)
+        gives_up = message.attempts >= MAX_ATTEMPTS or (
+            message.expires_at is not None and next_at >= message.expires_at
+        )
+        if gives_up:
+            await self._finish(message, "failed", reason)
+            return
+        log.warning("mail %s to outbox retry %s: %s", message.id, message.attempts, reason)
+        await OutboxMessage.update(
+            {
+                OutboxMessage.status: "queued",
+                OutboxMessage.next_attempt_at: next_at,
+                OutboxMessage.last_error: reason,
+            }
+        ).where(OutboxMessage.id == message.id)
+
+    async def _finish(
+        self, message: OutboxMessage, status: str, error: str | None, sent: bool = False
+    ) -> None:
+        values: dict[Any, Any] = {
+            OutboxMessage.status: status,
+            OutboxMessage.sealed: None,  # the secret is no longer needed
+            OutboxMessage.last_error: error,
+        }
+        if sent:
+            values[OutboxMessage.sent_at] = clock.now()
+        await OutboxMessage.update(values).where(OutboxMessage.id == message.id)

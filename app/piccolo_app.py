@@ -1,0 +1,44 @@
+"""The one Piccolo app; its migrations live in the top-level ``piccolo_migrations/``."""
+
+from piccolo.conf.apps import AppConfig
+
+from app.audit.tables import AuditEvent
+from app.billing.tables import (
+    Customer,
+    Invoice,
+    InvoiceLine,
+    PaymentMethod,
+    Price,
+    Product,
+    Subscription,
+    SubscriptionItem,
+    TaxId,
+)
+from app.configuration.tables import BrandAsset, PortalConfiguration
+from app.login.tables import LoginAttempt, WebSession
+from app.mail.tables import OutboxMessage
+from app.settings import PROJECT_ROOT
+
+APP_CONFIG = AppConfig(
+    app_name="portico",
+    migrations_folder_path=str(PROJECT_ROOT / "piccolo_migrations"),
+    table_classes=[
+        Customer,
+        Product,
+        Price,
+        PaymentMethod,
+        Subscription,
+        SubscriptionItem,
+        Invoice,
+        InvoiceLine,
+        TaxId,
+        BrandAsset,
+        PortalConfiguration,
+        LoginAttempt,
+        WebSession,
+        OutboxMessage,
+        AuditEvent,
+    ],
+    migration_dependencies=[],
+    commands=[],
+)

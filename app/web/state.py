@@ -1,0 +1,16 @@
+"""Typed access to what the app holds for the whole process (set up in app.factory)."""
+
+from __future__ import annotations
+
+from litestar import Request
+
+from app.settings import Settings
+from app.web.throttle import Throttle
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def throttle_of(request: Request) -> Throttle:
+    return request.app.state.throttle

@@ -1,0 +1,65 @@
+"""The Jinja environment: autoescaping, gettext, formatting filters, static URLs with a content
+hash (so static files can be cached for a year)."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template import TemplateConfig
+
+from app import i18n
+from app.settings import PROJECT_ROOT, Settings
+from app.web import formatting
+
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+STATIC_DIR = PROJECT_ROOT / "static"
+
+
+@cache
+def _static_hash(relative: str) -> str:
+    path = STATIC_DIR / relative
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "0"
+
+
+def static_url(relative: str) -> str:
+    return f"/static/{relative}?v={_static_hash(relative)}"
+
+
+def configure_environment(env: Environment, settings: Settings) -> Environment:
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.gettext, i18n.ngettext, newstyle=True
+    )
+    env.globals.update(
+        static_url=static_url,
+        htmx_url=settings.htmx_url,
+        htmx_integrity=settings.htmx_integrity,
+    )
+    env.filters.update(
+        money=formatting.money,
+        day=formatting.day,
+        moment=formatting.moment,
+    )
+    env.trim_blocks = True
+    env.lstrip_blocks = True
+    return env
+
+
+def make_environment(settings: Settings, directory: Path = TEMPLATES_DIR) -> Environment:
+    """An environment for rendering outside requests (emails, PDFs)."""
+    env = Environment(
+        loader=FileSystemLoader(directory),
+        autoescape=select_autoescape(["html", "xml"], default_for_string=True),
+    )
+    return configure_environment(env, settings)
+
+
+def template_config(settings: Settings) -> TemplateConfig:
+    environment = make_environment(settings)
+    return TemplateConfig(
+        engine=JinjaTemplateEngine.from_environment(environment),
+    )
