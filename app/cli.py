@@ -137,6 +137,19 @@ def demo(host: str, port: int, seed_only: bool) -> None:
     )
 
 
+@main.group(help="Translation catalogues (app/locale).")
+def translations() -> None:
+    pass
+
+
+@translations.command("update", help="Extract messages and update every catalogue.")
+def translations_update() -> None:
+    from app.i18n import update_catalogues
+
+    for path in update_catalogues():
+        click.echo(f"wrote {path}")
+
+
 async def _seed(settings: Settings):
     from app import db
     from app.billing import demo as demo_data

@@ -29,6 +29,9 @@ TEST_SECRET = "test-secret-key-" + "x" * 32
 
 pytest_plugins = ["tests.fixtures.smtp"]
 
+# The URL each engine was made from (engines have __slots__, so it cannot ride on them).
+DATABASE_URLS: dict[int, str] = {}
+
 
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
@@ -57,7 +60,7 @@ async def database_engine(request, tmp_path_factory) -> AsyncIterator[Engine]:
         await _admin(POSTGRES_URL, f'CREATE DATABASE "{name}"')
         url = _with_database(POSTGRES_URL, name)
     engine = database.make_engine(url)
-    engine.portico_url = url  # type: ignore[attr-defined]
+    DATABASE_URLS[id(engine)] = url
     await database.start(engine)
     await database.migrate(engine)
     yield engine
@@ -83,7 +86,7 @@ async def db(database_engine: Engine) -> AsyncIterator[Engine]:
 @pytest.fixture
 def settings(database_engine: Engine, tmp_path: Path) -> Settings:
     return Settings(
-        database_url=database_engine.portico_url,  # type: ignore[attr-defined]
+        database_url=DATABASE_URLS[id(database_engine)],
         secret_key=TEST_SECRET,
         base_url="http://portal.test",
         mail_from="Acme Cloud <billing@acme.test>",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from app.configuration import service
 from app.configuration.tables import BrandAsset
@@ -15,7 +16,7 @@ class BrandingController(Controller):
     path = "/p"
 
     @get("/brand/{configuration_id:str}.css", name="brand:css")
-    async def stylesheet(self, configuration_id: str) -> Response[str]:
+    async def stylesheet(self, configuration_id: FromPath[str]) -> Response[str]:
         configuration = await service.get(configuration_id)
         if configuration is None:
             raise NotFoundException()
@@ -27,7 +28,7 @@ class BrandingController(Controller):
         )
 
     @get("/assets/{asset_id:str}", name="brand:asset")
-    async def asset(self, asset_id: str) -> Response[bytes]:
+    async def asset(self, asset_id: FromPath[str]) -> Response[bytes]:
         row = (
             await BrandAsset.select(BrandAsset.content_type, BrandAsset.data)
             .where(BrandAsset.id == asset_id)

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException, TooManyRequestsException
+from litestar.params import FromPath
 
 from app.audit import service as audit
 from app.configuration import service as configurations
@@ -123,7 +124,7 @@ class LoginController(Controller):
     path = "/p/login/{token:str}"
 
     @get("/", name="login:start")
-    async def start(self, request: Request, token: str) -> Response:
+    async def start(self, request: Request, token: FromPath[str]) -> Response:
         configuration = await _configuration(token)
         reason = request.query_params.get("reason")
         return page(
@@ -140,7 +141,7 @@ class LoginController(Controller):
         )
 
     @post("/", name="login:request")
-    async def request_code(self, request: Request, token: str) -> Response:
+    async def request_code(self, request: Request, token: FromPath[str]) -> Response:
         configuration = await _configuration(token)
         await self._throttle(request, "request", REQUESTS_PER_MINUTE)
         data = await read_form(request)
@@ -168,7 +169,9 @@ class LoginController(Controller):
         return await self._after_request(request, configuration, outcome)
 
     @get("/code/{attempt_id:str}", name="login:code")
-    async def code(self, request: Request, token: str, attempt_id: str) -> Response:
+    async def code(
+        self, request: Request, token: FromPath[str], attempt_id: FromPath[str]
+    ) -> Response:
         configuration = await _configuration(token)
         attempt = await self._attempt(configuration, attempt_id)
         notice = request.query_params.get("notice", "")
@@ -182,7 +185,9 @@ class LoginController(Controller):
         )
 
     @post("/code/{attempt_id:str}", name="login:verify")
-    async def verify(self, request: Request, token: str, attempt_id: str) -> Response:
+    async def verify(
+        self, request: Request, token: FromPath[str], attempt_id: FromPath[str]
+    ) -> Response:
         configuration = await _configuration(token)
         await self._throttle(request, "verify", VERIFICATIONS_PER_MINUTE)
         attempt = await self._attempt(configuration, attempt_id)
@@ -229,7 +234,9 @@ class LoginController(Controller):
         return response
 
     @post("/code/{attempt_id:str}/resend", name="login:resend")
-    async def resend(self, request: Request, token: str, attempt_id: str) -> Response:
+    async def resend(
+        self, request: Request, token: FromPath[str], attempt_id: FromPath[str]
+    ) -> Response:
         configuration = await _configuration(token)
         await self._throttle(request, "request", REQUESTS_PER_MINUTE)
         attempt = await self._attempt(configuration, attempt_id)

@@ -15,6 +15,7 @@ import msgspec
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Template
 
 from app.web.htmx import page
@@ -74,7 +75,7 @@ class MailCatcher:
         )
         return "250 Message accepted"
 
-    def find(self, number: int) -> CaughtMessage | None:
+    def find(self, number: FromPath[int]) -> CaughtMessage | None:
         return next((m for m in self.messages if m.number == number), None)
 
 
@@ -92,7 +93,7 @@ def inbox_controller(catcher: MailCatcher) -> type[Controller]:
             )
 
         @get("/{number:int}", name="dev:message")
-        async def message(self, request: Request, number: int) -> Template:
+        async def message(self, request: Request, number: FromPath[int]) -> Template:
             found = catcher.find(number)
             if found is None:
                 raise NotFoundException()
@@ -104,7 +105,7 @@ def inbox_controller(catcher: MailCatcher) -> type[Controller]:
             )
 
         @get("/{number:int}/html", name="dev:message_html")
-        async def message_html(self, number: int) -> Response[str]:
+        async def message_html(self, number: FromPath[int]) -> Response[str]:
             found = catcher.find(number)
             if found is None or not found.html:
                 raise NotFoundException()

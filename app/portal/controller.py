@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from app.audit import service as audit
 from app.billing import queries
 from app.configuration import service as configurations
 from app.login import sessions
-from app.portal.access import CustomerAccess, customer_access
+from app.portal.access import CustomerAccess, SignInRequired, customer_access
 from app.web import formatting
 from app.web.htmx import page, see_other
 from app.web.security import client_ip
@@ -38,8 +38,10 @@ class PortalController(Controller):
     dependencies = {"access": Provide(customer_access)}
 
     @get("/", name="portal:overview")
-    async def overview(self, request: Request, access: CustomerAccess) -> Response:
+    async def overview(self, request: Request, access: NamedDependency[CustomerAccess]) -> Response:
         data = await queries.overview(access.customer.id)
+        if data is None:  # the customer was deleted since the session began
+            raise SignInRequired(access.configuration, "signed_out")
         return page(
             request,
             "portal/overview.html",
@@ -48,7 +50,7 @@ class PortalController(Controller):
         )
 
     @post("/sign-out", name="portal:sign_out")
-    async def sign_out(self, request: Request, access: CustomerAccess) -> Response:
+    async def sign_out(self, request: Request, access: NamedDependency[CustomerAccess]) -> Response:
         settings = settings_of(request)
         cookie = sessions.cookie_name(sessions.CUSTOMER, settings)
         await sessions.end(request.cookies.get(cookie))
