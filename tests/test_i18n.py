@@ -81,7 +81,7 @@ def pseudo_locale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 # Merchant and customer data, which is not translated.
 DATA = re.compile(
     r"^(Acme Cloud|Portico|Manage your Acme Cloud plan, payment details and invoices\."
-    r"|[\w.+-]+@[\w.-]+|[\d\s:/.,$€£×·—-]+)$"
+    r"|[\w.+-]+@[\w.-]+|[\d\s:/.,$€£\u00d7\u00b7\u2014-]+)$"
 )
 
 

@@ -15,7 +15,7 @@ YEAR = "public, max-age=31536000, immutable"
 class BrandingController(Controller):
     path = "/p"
 
-    @get("/brand/{configuration_id:str}.css", name="brand:css")
+    @get("/brand/{configuration_id:str}/brand.css", name="brand:css")
     async def stylesheet(self, configuration_id: FromPath[str]) -> Response[str]:
         configuration = await service.get(configuration_id)
         if configuration is None:

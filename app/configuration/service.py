@@ -98,7 +98,7 @@ def branding(configuration: PortalConfiguration | None) -> dict[str, str | None]
         }
     return {
         "business_name": configuration.business_name or "Portico",
-        "brand_css_url": f"/p/brand/{configuration.id}.css?v={brand_version(configuration)}",
+        "brand_css_url": f"/p/brand/{configuration.id}/brand.css?v={brand_version(configuration)}",
         "logo_url": f"/p/assets/{configuration.logo}" if configuration.logo else None,
         "icon_url": f"/p/assets/{configuration.icon}" if configuration.icon else None,
     }
