@@ -14,6 +14,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 
 from app import db
+from app.billing.provider import make_gateway
 from app.configuration.controller import BrandingController
 from app.login import delivery
 from app.login.controller import LoginController
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             {
                 "settings": settings,
                 "throttle": MemoryThrottle(),
+                "gateway": make_gateway(settings),
                 "worker": worker,
                 "catcher": catcher,
                 "environment": environment,

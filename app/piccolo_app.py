@@ -4,14 +4,19 @@ from piccolo.conf.apps import AppConfig
 
 from app.audit.tables import AuditEvent
 from app.billing.tables import (
+    Coupon,
     Customer,
+    IdempotencyRecord,
     Invoice,
+    InvoiceItem,
     InvoiceLine,
     PaymentMethod,
     Price,
     Product,
+    PromotionCode,
     Subscription,
     SubscriptionItem,
+    SubscriptionSchedule,
     TaxId,
 )
 from app.configuration.tables import BrandAsset, PortalConfiguration
@@ -32,6 +37,11 @@ APP_CONFIG = AppConfig(
         Invoice,
         InvoiceLine,
         TaxId,
+        Coupon,
+        PromotionCode,
+        InvoiceItem,
+        SubscriptionSchedule,
+        IdempotencyRecord,
         BrandAsset,
         PortalConfiguration,
         LoginAttempt,

@@ -196,3 +196,79 @@ class TaxId(Table, tablename="billing_tax_id"):
     verification_status = Varchar(length=16, default="unverified")
     created = Timestamptz(default=TimestamptzNow())
     livemode = Boolean(default=False)
+
+
+class Coupon(Table, tablename="billing_coupon"):
+    id = _id()
+    name = Varchar(length=256, null=True, default=None)
+    percent_off = Integer(null=True, default=None)  # whole percent, e.g. 20
+    amount_off = BigInt(null=True, default=None)  # minor units, with currency
+    currency = Varchar(length=3, null=True, default=None)
+    duration = Varchar(length=16, default="once")  # once | repeating | forever
+    duration_in_months = Integer(null=True, default=None)
+    valid = Boolean(default=True)
+    created = Timestamptz(default=TimestamptzNow())
+    livemode = Boolean(default=False)
+    metadata = JSON(default={})
+
+
+class PromotionCode(Table, tablename="billing_promotion_code"):
+    id = _id()
+    code = Varchar(length=64, index=True)  # what customers type (case-insensitive)
+    coupon = ForeignKey(references=Coupon)
+    active = Boolean(default=True)
+    expires_at = Timestamptz(null=True, default=None)
+    max_redemptions = Integer(null=True, default=None)
+    times_redeemed = Integer(default=0)
+    created = Timestamptz(default=TimestamptzNow())
+    livemode = Boolean(default=False)
+
+
+class InvoiceItem(Table, tablename="billing_invoice_item"):
+    """A pending charge or credit (prorations) that goes on the customer's next invoice; ``invoice``
+    is set once it has been invoiced."""
+
+    id = _id()
+    customer = ForeignKey(references=Customer, index=True)
+    subscription = Varchar(length=64, null=True, default=None)
+    invoice = Varchar(length=64, null=True, default=None)
+    amount = BigInt(default=0)
+    currency = Varchar(length=3)
+    description = Text(null=True, default=None)
+    price = Varchar(length=64, null=True, default=None)
+    quantity = Integer(null=True, default=None)
+    proration = Boolean(default=False)
+    period_start = Timestamptz(null=True, default=None)
+    period_end = Timestamptz(null=True, default=None)
+    created = Timestamptz(default=TimestamptzNow())
+    livemode = Boolean(default=False)
+
+
+class SubscriptionSchedule(Table, tablename="billing_subscription_schedule"):
+    """A change scheduled for a subscription's period end (the portal's downgrades). Stripe's
+    schedules have phases; the portal only ever creates the current phase plus one next phase,
+    flattened here as ``next_phase_*``."""
+
+    id = _id()
+    customer = ForeignKey(references=Customer, index=True)
+    subscription = Varchar(length=64, index=True)
+    status = Varchar(length=16, default="active")  # not_started|active|completed|released|canceled
+    end_behavior = Varchar(length=16, default="release")
+    next_phase_start = Timestamptz()
+    next_phase_price = Varchar(length=64)
+    next_phase_quantity = Integer(default=1)
+    created = Timestamptz(default=TimestamptzNow())
+    released_at = Timestamptz(null=True, default=None)
+    livemode = Boolean(default=False)
+
+
+class IdempotencyRecord(Table, tablename="billing_idempotency"):
+    """One customer intent (the one-time key of a submitted form) and what it produced, so a
+    double submit or a retry changes billing once and answers the same."""
+
+    id = Varchar(length=128, primary_key=True)  # the idempotency key
+    customer = Varchar(length=64, index=True)
+    action = Varchar(length=64)
+    request_hash = Varchar(length=64)
+    result = JSON(default={})
+    created = Timestamptz(default=TimestamptzNow(), index=True)

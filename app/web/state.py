@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Request
 
+from app.billing.gateway import BillingGateway
 from app.settings import Settings
 from app.web.throttle import Throttle
 
@@ -14,3 +15,7 @@ def settings_of(request: Request) -> Settings:
 
 def throttle_of(request: Request) -> Throttle:
     return request.app.state.throttle
+
+
+def gateway_of(request: Request) -> BillingGateway:
+    return request.app.state.gateway
