@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from app import clock, db
 from app.billing.demo_data import DemoRows
+from app.billing.demo_offers import seed_offers
 from app.billing.demo_stories import SCRIPTED_EMAILS, build
 from app.billing.tables import Customer, Product
 from app.configuration import features as feature_types
@@ -27,6 +28,7 @@ from app.configuration.tables import BrandAsset, PortalConfiguration
 BUSINESS_NAME = "Acme Cloud"
 BRAND_COLOR = "#4f46e5"
 ACCENT_COLOR = "#0e7490"
+DEMO_NOTES = "Demo data created by `portico demo`."
 INSERT_BATCH = 250  # rows per INSERT: well under SQLite's and PostgreSQL's parameter limits
 
 
@@ -175,7 +177,7 @@ def demo_configuration(
         logo=logo.id,
         icon=icon.id,
         features=feature_types.encode(demo_features(rows)),
-        notes="Demo data created by `portico demo`.",
+        notes=DEMO_NOTES,
         created=now,
         updated=now,
     )
@@ -199,6 +201,8 @@ async def seed(*, now: datetime | None = None, rng_seed: int = 7) -> DemoSummary
     async with db.write():
         existing = await service.default()
         if existing is not None:
+            if existing.notes == DEMO_NOTES:  # a demo seeded before the offers existed
+                await seed_offers(existing, now)
             return _summary(existing, created=False)
         if await Customer.exists().run() or await Product.exists().run():
             raise NotEmptyError("the database already holds billing data; seed an empty one")
@@ -211,4 +215,5 @@ async def seed(*, now: datetime | None = None, rng_seed: int = 7) -> DemoSummary
                 await _insert(table_rows)
         await BrandAsset.insert(logo, icon)
         await PortalConfiguration.insert(configuration)
+        await seed_offers(configuration, now)
     return _summary(configuration, created=True)

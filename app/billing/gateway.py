@@ -252,3 +252,8 @@ class BillingGateway(Protocol):
     async def refresh_customer(self, customer_id: str) -> None:
         """Bring the mirror up to date for one customer (sandbox: nothing to do)."""
         ...
+
+    async def discover_customers(self, email: str) -> list[str]:
+        """Ask the provider for customers with this email that the mirror does not have yet, and
+        mirror them; returns their ids (sandbox: the tables are the truth, so none)."""
+        ...

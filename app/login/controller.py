@@ -6,6 +6,7 @@ whose URL is pushed so a reload shows the same step.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import unquote
 
@@ -14,6 +15,7 @@ from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import FromPath
 
 from app.audit import service as audit
+from app.billing.gateway import GatewayError
 from app.configuration import service as configurations
 from app.configuration.tables import PortalConfiguration
 from app.i18n import gettext as _
@@ -24,7 +26,9 @@ from app.login.tables import LoginAttempt
 from app.web.forms import is_email, normalise_email, parse, read_form
 from app.web.htmx import page, see_other, wants_fragment
 from app.web.security import client_ip
-from app.web.state import settings_of, throttle_of
+from app.web.state import gateway_of, settings_of, throttle_of
+
+log = logging.getLogger("portico.login")
 
 # Per client address (generous, so an office behind one address is not locked out).
 REQUESTS_PER_MINUTE = 30
@@ -120,6 +124,20 @@ def _verdict_text(outcome: passcodes.VerifyOutcome) -> str:
     }.get(outcome.verdict, "")
 
 
+async def _refresh_billing(request: Request, customer_id: str) -> str | None:
+    """Bring the customer's billing objects up to date before the first page (Stripe mode). If the
+    provider cannot be reached, sign-in still succeeds and pages show the local copy."""
+    try:
+        await gateway_of(request).refresh_customer(customer_id)
+    except GatewayError:
+        log.warning("could not refresh billing data at sign-in")
+        return _(
+            "We could not reach our billing system just now, so some details may be a few "
+            "minutes old."
+        )
+    return None
+
+
 class LoginController(Controller):
     path = "/p/login/{token:str}"
 
@@ -160,13 +178,11 @@ class LoginController(Controller):
                     "reason": None,
                 },
             )
+        email = normalise_email(form.email)
         outcome = await passcodes.request_code(
-            settings_of(request),
-            configuration,
-            normalise_email(form.email),
-            client_ip(request.scope),
+            settings_of(request), configuration, email, client_ip(request.scope)
         )
-        return await self._after_request(request, configuration, outcome)
+        return await self._after_request(request, configuration, outcome, email)
 
     @get("/code/{attempt_id:str}", name="login:code")
     async def code(
@@ -206,6 +222,7 @@ class LoginController(Controller):
                 errors={"code": _verdict_text(outcome)},
                 status=429 if outcome.verdict == "locked" else 422,
             )
+        notice = await _refresh_billing(request, outcome.customer_id)
         cookie = sessions.cookie_name(sessions.CUSTOMER, settings)
         session_token = await sessions.start(
             sessions.CUSTOMER,
@@ -214,6 +231,7 @@ class LoginController(Controller):
             replacing=request.cookies.get(cookie),
             ip=client_ip(request.scope),
             user_agent=request.headers.get("user-agent", ""),
+            flash=[{"message": notice, "level": "warning"}] if notice else None,
         )
         await audit.record(
             _actor(request, outcome.customer_id, attempt.email),
@@ -243,7 +261,7 @@ class LoginController(Controller):
         outcome = await passcodes.request_code(
             settings_of(request), configuration, attempt.email, client_ip(request.scope)
         )
-        return await self._after_request(request, configuration, outcome)
+        return await self._after_request(request, configuration, outcome, attempt.email)
 
     # -- helpers -------------------------------------------------------------------------------
     async def _throttle(self, request: Request, bucket: str, limit: int) -> None:
@@ -264,7 +282,25 @@ class LoginController(Controller):
         request: Request,
         configuration: PortalConfiguration,
         outcome: passcodes.RequestOutcome,
+        email: str,
     ) -> Response:
+        if outcome.attempt_id is None:
+            # A limit set on another portal, and nothing of this portal's to show: stay on the
+            # email step and say why.
+            return page(
+                request,
+                "login/email.html",
+                fragment="login_panel",
+                status=429,
+                context={
+                    **_base(configuration),
+                    **_urls(configuration),
+                    "values": {"email": email},
+                    "errors": {},
+                    "reason": None,
+                    "notice_text": _notice_text(outcome.notice, outcome.retry_after),
+                },
+            )
         url = _urls(configuration, outcome.attempt_id)["code_url"]
         if wants_fragment(request):
             attempt = await self._attempt(configuration, outcome.attempt_id)

@@ -38,7 +38,8 @@ Verdict = Literal["ok", "wrong", "burned", "expired", "used", "superseded", "loc
 
 
 class RequestOutcome(msgspec.Struct, frozen=True):
-    attempt_id: str
+    # None when a limit refused the request and this portal has no attempt to show for the email.
+    attempt_id: str | None
     notice: Notice
     retry_after: int = 0  # seconds until a new code may be requested
 
@@ -74,6 +75,7 @@ async def _recent(email: str, since: datetime) -> list[dict]:
     return (
         await LoginAttempt.select(
             LoginAttempt.id,
+            LoginAttempt.configuration,
             LoginAttempt.status,
             LoginAttempt.created_at,
             LoginAttempt.failed_attempts,
@@ -90,23 +92,26 @@ def _failures(recent: list[dict]) -> int:
 async def request_code(
     settings: Settings, configuration: PortalConfiguration, email: str, ip: str = ""
 ) -> RequestOutcome:
-    """Queue a new passcode for ``email`` (already normalised), subject to the limits."""
+    """Queue a new passcode for ``email`` (already normalised), subject to the limits.
+
+    The send and failure limits count the email across every portal (they protect the mailbox
+    and the account); the resend cooldown is per portal, so each portal's page can show its own
+    latest attempt."""
     now = clock.now()
     async with db.write():
         recent = await _recent(email, now - timedelta(hours=24))
-        latest = recent[0] if recent else None
-        if latest and _failures(recent) >= FAILED_VERIFICATIONS_PER_DAY:
-            return RequestOutcome(latest["id"], "locked", retry_after=24 * 3600)
-        if latest and now - latest["created_at"] < RESEND_COOLDOWN:
-            wait = RESEND_COOLDOWN - (now - latest["created_at"])
-            return RequestOutcome(
-                latest["id"], "cooldown", retry_after=int(wait.total_seconds()) + 1
-            )
+        mine = [row for row in recent if row["configuration"] == configuration.id]
+        latest_id = mine[0]["id"] if mine else None
+        if recent and _failures(recent) >= FAILED_VERIFICATIONS_PER_DAY:
+            return RequestOutcome(latest_id, "locked", retry_after=24 * 3600)
+        if mine and now - mine[0]["created_at"] < RESEND_COOLDOWN:
+            wait = RESEND_COOLDOWN - (now - mine[0]["created_at"])
+            return RequestOutcome(latest_id, "cooldown", retry_after=int(wait.total_seconds()) + 1)
         last_hour = [row for row in recent if row["created_at"] >= now - timedelta(hours=1)]
         if len(last_hour) >= SENDS_PER_HOUR:
             oldest = min(row["created_at"] for row in last_hour)
             wait = oldest + timedelta(hours=1) - now
-            return RequestOutcome(latest["id"], "hourly_limit", int(wait.total_seconds()) + 1)
+            return RequestOutcome(latest_id, "hourly_limit", int(wait.total_seconds()) + 1)
 
         # One live code per (portal, email): a new request retires the old one.
         await LoginAttempt.update({LoginAttempt.status: SUPERSEDED}).where(

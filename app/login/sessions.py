@@ -62,6 +62,7 @@ async def start(
     replacing: str | None = None,
     ip: str = "",
     user_agent: str = "",
+    flash: list[dict[str, str]] | None = None,
 ) -> str:
     """Create a session and return the cookie token. ``replacing`` (the incoming cookie, if any) is
     deleted: the session id always changes at sign-in."""
@@ -79,7 +80,7 @@ async def start(
                 created_at=now,
                 last_seen_at=now,
                 absolute_expires_at=now + policy.absolute,
-                data={},
+                data={"flash": flash} if flash else {},
                 ip=ip[:64],
                 user_agent=user_agent[:512],
             )

@@ -29,6 +29,7 @@ LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
 BATCH = 10
 POLL_SECONDS = 2.0
+STOP_SECONDS = 10.0  # at shutdown, how long the message in hand may take before it is cancelled
 
 
 def backoff(attempts: int) -> timedelta:
@@ -48,21 +49,37 @@ class DeliveryWorker:
         self.smtp = smtp
         self.wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
+        self._stopping = False
         service.attach_wakeup(self.wakeup)
         self._task = asyncio.create_task(self._run(), name="portico-mail-worker")
 
     async def stop(self) -> None:
+        """Let the worker finish what it holds, then end it. Cancelling is only the fallback for
+        a delivery that hangs: on Python 3.11 a cancel that lands as an SMTP reply arrives is
+        swallowed (``asyncio.wait_for`` inside aiosmtplib), so a loop that relied on it never
+        ended; and a cancelled SQLite query leaves its connection (and any lock) open."""
         service.attach_wakeup(None)
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task = self._task
+        if task is None or task.done():
+            return
+        self._stopping = True
+        self.wakeup.set()
+        await asyncio.wait({task}, timeout=STOP_SECONDS)
+        while not task.done():
+            task.cancel()  # again, should a cancel be swallowed
+            await asyncio.wait({task}, timeout=1.0)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("mail worker ended with an error", exc_info=task.exception())
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
+            # Cleared before looking, so a notify() that comes while this pass runs is kept and
+            # the next pass starts at once (cleared after, it was lost until the next poll).
+            self.wakeup.clear()
             try:
                 delivered = await self.deliver_due()
             except asyncio.CancelledError:
@@ -70,9 +87,8 @@ class DeliveryWorker:
             except Exception:  # keep the worker alive whatever one batch does
                 log.exception("mail worker batch failed")
                 delivered = 0
-            if delivered:
+            if delivered or self._stopping:
                 continue
-            self.wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=POLL_SECONDS)
 

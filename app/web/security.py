@@ -46,13 +46,39 @@ def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     return [(k.encode(), v.encode()) for k, v in headers.items()]
 
 
+class SecurityHeaders:
+    """Adds the security headers to a response start message; HTML without its own
+    ``Cache-Control`` gets ``no-store`` (pages carry CSRF tokens and, once signed in, billing
+    data).
+
+    Used as the app's ``before_send`` hook, which sees every response, including the 404 and 405
+    pages Litestar's router answers before any middleware runs (an app middleware only wraps
+    routed handlers, so those pages went out without the headers)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.headers = security_headers(settings)
+
+    def apply(self, message: Message) -> None:
+        if message["type"] != "http.response.start":
+            return
+        existing = list(message.get("headers", []))
+        names = {name.lower() for name, _ in existing}
+        extra = [(k, v) for k, v in self.headers if k not in names]
+        content_type = next((v for k, v in existing if k.lower() == b"content-type"), b"")
+        if content_type.startswith(b"text/html") and b"cache-control" not in names:
+            extra.append((b"cache-control", b"no-store"))
+        message["headers"] = existing + extra
+
+    async def __call__(self, message: Message, scope: Scope) -> None:
+        self.apply(message)
+
+
 class SecurityHeadersMiddleware:
-    """Adds the security headers; HTML without its own ``Cache-Control`` gets ``no-store`` (pages
-    carry CSRF tokens and, once signed in, billing data)."""
+    """The same headers as an ASGI middleware, for an app mounted elsewhere."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.headers = security_headers(settings)
+        self.security = SecurityHeaders(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,14 +86,7 @@ class SecurityHeadersMiddleware:
             return
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                existing = list(message.get("headers", []))
-                names = {name.lower() for name, _ in existing}
-                extra = [(k, v) for k, v in self.headers if k not in names]
-                content_type = next((v for k, v in existing if k.lower() == b"content-type"), b"")
-                if content_type.startswith(b"text/html") and b"cache-control" not in names:
-                    extra.append((b"cache-control", b"no-store"))
-                message["headers"] = existing + extra
+            self.security.apply(message)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

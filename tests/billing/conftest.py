@@ -1,0 +1,1 @@
+from tests.billing.sandbox_world import frozen_now, world  # noqa: F401  (fixtures)
