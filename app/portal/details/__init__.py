@@ -1,0 +1,1 @@
+"""Billing details: name, addresses, phone, tax IDs."""

@@ -1,0 +1,1 @@
+"""Invoices: history, one invoice, its PDF, paying an open invoice."""

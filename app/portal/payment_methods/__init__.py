@@ -1,0 +1,1 @@
+"""Payment methods: list, add a card, make default, remove."""
