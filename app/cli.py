@@ -120,6 +120,8 @@ def demo(host: str, port: int, seed_only: bool) -> None:
         click.echo(f"Mail inbox: delivered to {settings.smtp_host}:{settings.smtp_port}")
     else:
         click.echo(f"Mail inbox: {base}/_dev/mail")
+    email, password = asyncio.run(_demo_merchant(settings))
+    click.echo(f"Merchant sign-in: {base}/merchant/sign-in ({email} / {password})")
     if seed_only:
         return
     sys.stdout.flush()
@@ -135,6 +137,94 @@ def demo(host: str, port: int, seed_only: bool) -> None:
         log_level="warning",
         timeout_graceful_shutdown=5,
     )
+
+
+def _demo_merchant_password(var_dir: Path) -> str:
+    """The demo merchant's password: random, created once, kept in var/merchant_password."""
+    path = var_dir / "merchant_password"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(12)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return password
+
+
+async def _demo_merchant(settings: Settings) -> tuple[str, str]:
+    from app import db
+    from app.merchant import accounts
+
+    password = _demo_merchant_password(Path(settings.var_dir))
+    engine = db.make_engine(settings.resolved_database_url)
+    db.bind(engine)
+    await db.start(engine)
+    try:
+        account = await accounts.ensure_demo_account(password)
+    finally:
+        await db.stop(engine)
+    return account.email, password
+
+
+def _check_password(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from app.merchant import accounts
+
+    problem = accounts.password_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
+def _check_email(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from app.merchant import accounts
+
+    problem = accounts.email_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
+    return value.strip().lower()
+
+
+async def _create_admin(settings: Settings, email: str, password: str, reset: bool) -> str:
+    from app import db
+    from app.merchant import accounts
+    from app.merchant.tables import MerchantAccount
+
+    engine = db.make_engine(settings.resolved_database_url)
+    db.bind(engine)
+    await db.start(engine)
+    try:
+        if not await MerchantAccount.table_exists():
+            raise click.ClickException("The database is not migrated: run `portico migrate`.")
+        try:
+            if reset:
+                account = await accounts.set_password(email, password)
+                return f"New password set for {account.email}; its sessions were ended."
+            account = await accounts.create(email, password)
+        except accounts.AccountError as error:
+            raise click.ClickException(str(error)) from None
+        return f"Merchant account created: {account.email}"
+    finally:
+        await db.stop(engine)
+
+
+@main.command("create-admin", help="Create a merchant account for the settings pages.")
+@click.option("--email", prompt="Email", callback=_check_email, help="The account's email address.")
+@click.option(
+    "--password",
+    prompt="Password (at least 12 characters)",
+    hide_input=True,
+    confirmation_prompt=True,
+    callback=_check_password,
+    help="At least 12 characters. Prompted for (hidden) when left out.",
+)
+@click.option(
+    "--reset-password",
+    is_flag=True,
+    help="Set a new password for an existing account instead (ends its sessions).",
+)
+def create_admin(email: str, password: str, reset_password: bool) -> None:
+    settings = _load()
+    click.echo(asyncio.run(_create_admin(settings, email, password, reset_password)))
 
 
 @main.group(help="Translation catalogues (app/locale).")
@@ -161,6 +251,16 @@ async def _seed(settings: Settings):
         return await demo_data.seed()
     finally:
         await db.stop(engine)
+
+
+def _register_stripe_commands() -> None:
+    """``portico stripe sync`` / ``portico stripe reconcile`` (app.billing.stripe_cli)."""
+    from app.billing.stripe_cli import stripe_group
+
+    main.add_command(stripe_group)
+
+
+_register_stripe_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

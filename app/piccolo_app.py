@@ -3,6 +3,7 @@
 from piccolo.conf.apps import AppConfig
 
 from app.audit.tables import AuditEvent
+from app.billing.stripe_tables import StripeEvent, StripeSyncCursor
 from app.billing.tables import (
     Coupon,
     Customer,
@@ -22,6 +23,7 @@ from app.billing.tables import (
 from app.configuration.tables import BrandAsset, PortalConfiguration
 from app.login.tables import LoginAttempt, WebSession
 from app.mail.tables import OutboxMessage
+from app.merchant.tables import MerchantAccount, MerchantSignInLimit
 from app.settings import PROJECT_ROOT
 
 APP_CONFIG = AppConfig(
@@ -42,12 +44,16 @@ APP_CONFIG = AppConfig(
         InvoiceItem,
         SubscriptionSchedule,
         IdempotencyRecord,
+        StripeEvent,
+        StripeSyncCursor,
         BrandAsset,
         PortalConfiguration,
         LoginAttempt,
         WebSession,
         OutboxMessage,
         AuditEvent,
+        MerchantAccount,
+        MerchantSignInLimit,
     ],
     migration_dependencies=[],
     commands=[],
