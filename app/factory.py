@@ -9,12 +9,12 @@ import logging
 from litestar import Litestar, Response, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, State
-from litestar.middleware import DefineMiddleware
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 
 from app import db
 from app.billing.provider import make_gateway
+from app.billing.webhooks import stripe_webhook
 from app.configuration.controller import BrandingController
 from app.login import delivery
 from app.login.controller import LoginController
@@ -22,11 +22,16 @@ from app.mail import service as mail
 from app.mail.catcher import MailCatcher, inbox_controller
 from app.mail.transport import SmtpConfig
 from app.mail.worker import DeliveryWorker
+from app.merchant.routes import CONTROLLERS as MERCHANT_CONTROLLERS
 from app.portal.access import SignInRequired, sign_in_required_handler
 from app.portal.controller import PortalController
+from app.portal.details.controller import DetailsController
+from app.portal.invoices.controller import InvoicesController
+from app.portal.payment_methods.controller import PaymentMethodsController
+from app.portal.subscriptions.controller import SubscriptionsController
 from app.settings import Settings
 from app.web.errors import error_page, exception_handlers
-from app.web.security import SecurityHeadersMiddleware
+from app.web.security import SecurityHeaders
 from app.web.templating import STATIC_DIR, make_environment, template_config
 from app.web.throttle import MemoryThrottle
 
@@ -76,7 +81,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     environment = make_environment(settings)
     catcher = MailCatcher() if settings.mail_catcher and not settings.smtp_host else None
     worker = DeliveryWorker(settings, environment, lambda: smtp_config(settings, catcher))
-    mail.register("passcode", delivery.passcode_preparer(settings))
+    gateway = make_gateway(settings)
+    mail.register("passcode", delivery.passcode_preparer(settings, gateway))
 
     async def on_startup(app: Litestar) -> None:
         db.bind(engine)
@@ -88,6 +94,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def on_shutdown(app: Litestar) -> None:
         await worker.stop()
+        aclose = getattr(gateway, "aclose", None)  # the Stripe gateway's HTTP client
+        if aclose is not None:
+            await aclose()
         if catcher is not None:
             await catcher.stop()
         await db.stop(engine)
@@ -96,7 +105,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         LoginController,
         BrandingController,
         PortalController,
+        SubscriptionsController,
+        PaymentMethodsController,
+        InvoicesController,
+        DetailsController,
         signed_out_page,
+        stripe_webhook,  # 404 unless PORTICO_BILLING=stripe; exempt from CSRF (signed)
+        *MERCHANT_CONTROLLERS,
         create_static_files_router(
             path="/static",
             directories=[STATIC_DIR],
@@ -111,7 +126,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[HTMXPlugin()],
         template_config=template_config(settings),
         csrf_config=_csrf(settings),
-        middleware=[DefineMiddleware(SecurityHeadersMiddleware, settings=settings)],
+        # A before_send hook, not a middleware: it also sees the router's own 404/405 pages.
+        before_send=[SecurityHeaders(settings)],
         exception_handlers={
             **exception_handlers(),
             SignInRequired: sign_in_required_handler,
@@ -123,7 +139,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             {
                 "settings": settings,
                 "throttle": MemoryThrottle(),
-                "gateway": make_gateway(settings),
+                "gateway": gateway,
                 "worker": worker,
                 "catcher": catcher,
                 "environment": environment,
