@@ -6,19 +6,22 @@ import hashlib
 import hmac
 import logging
 
-from litestar import Litestar, Response, get
+from litestar import Litestar, Request, Response, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, State
+from litestar.exceptions import HTTPException
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 
 from app import db
+from app import logging as app_logging
 from app.billing.provider import make_gateway
 from app.billing.webhooks import stripe_webhook
 from app.configuration.controller import BrandingController
 from app.login import delivery
 from app.login.controller import LoginController
 from app.mail import service as mail
+from app.mail import settings as mail_settings
 from app.mail.catcher import MailCatcher, inbox_controller
 from app.mail.transport import SmtpConfig
 from app.mail.worker import DeliveryWorker
@@ -30,6 +33,7 @@ from app.portal.invoices.controller import InvoicesController
 from app.portal.payment_methods.controller import PaymentMethodsController
 from app.portal.subscriptions.controller import SubscriptionsController
 from app.settings import Settings
+from app.web import health
 from app.web.errors import error_page, exception_handlers
 from app.web.security import SecurityHeaders
 from app.web.templating import STATIC_DIR, make_environment, template_config
@@ -52,20 +56,30 @@ def _csrf(settings: Settings) -> CSRFConfig:
     )
 
 
-def smtp_config(settings: Settings, catcher: MailCatcher | None) -> SmtpConfig:
-    if settings.smtp_host:
-        return SmtpConfig(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            security=settings.smtp_security,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            timeout=settings.smtp_timeout,
-            sender=settings.mail_from,
+def smtp_config(
+    settings: Settings,
+    catcher: MailCatcher | None,
+    stored: mail_settings.StoredMail | None = None,
+) -> SmtpConfig:
+    """Environment variables first, then the settings stored on the email delivery page, then
+    the demo's mail catcher (``app.mail.settings.effective``)."""
+    config = mail_settings.effective(settings, stored, catcher.port if catcher is not None else 0)
+    if config is None:
+        raise RuntimeError(
+            "no SMTP server is configured (set PORTICO_SMTP_HOST or save one on the email "
+            "delivery settings page)"
         )
-    if catcher is not None and catcher.port:
-        return SmtpConfig(host="127.0.0.1", port=catcher.port, sender=settings.mail_from)
-    raise RuntimeError("no SMTP server is configured (set PORTICO_SMTP_HOST)")
+    return config
+
+
+async def refuse_large_bodies(request: Request) -> None:
+    """A declared body over the limit is refused with 413 before any handler runs, also for
+    handlers that never read their body (those that do are stopped by the same limit anyway)."""
+    length = request.headers.get("content-length", "")
+    # A route may allow more (the branding upload, whose own validation explains the 512 KB rule).
+    limit = request.route_handler.resolve_request_max_body_size() or MAX_BODY_BYTES
+    if length.isdigit() and int(length) > limit:
+        raise HTTPException(status_code=413)
 
 
 @get("/signed-out", name="signed_out")
@@ -76,17 +90,23 @@ async def signed_out_page() -> Response:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     settings.require_secret_key()
+    if settings.log_format:  # PORTICO_LOG_FORMAT (portico serve also sets it for its workers)
+        app_logging.configure(settings.log_format)
     engine = db.make_engine(settings.resolved_database_url)
     db.bind(engine)
     environment = make_environment(settings)
     catcher = MailCatcher() if settings.mail_catcher and not settings.smtp_host else None
-    worker = DeliveryWorker(settings, environment, lambda: smtp_config(settings, catcher))
+    stored_mail = mail_settings.StoredMailCache(settings)
+    worker = DeliveryWorker(
+        settings, environment, lambda: smtp_config(settings, catcher, stored_mail.current)
+    )
     gateway = make_gateway(settings)
     mail.register("passcode", delivery.passcode_preparer(settings, gateway))
 
     async def on_startup(app: Litestar) -> None:
         db.bind(engine)
         await db.start(engine)
+        await stored_mail.start()
         if catcher is not None:
             await catcher.start()
         if settings.run_mail_worker:
@@ -99,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await aclose()
         if catcher is not None:
             await catcher.stop()
+        await stored_mail.stop()
         await db.stop(engine)
 
     handlers: list = [
@@ -110,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         InvoicesController,
         DetailsController,
         signed_out_page,
+        *health.HANDLERS,  # /healthz, /readyz
         stripe_webhook,  # 404 unless PORTICO_BILLING=stripe; exempt from CSRF (signed)
         *MERCHANT_CONTROLLERS,
         create_static_files_router(
@@ -135,6 +157,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         request_max_body_size=MAX_BODY_BYTES,
+        before_request=refuse_large_bodies,
         state=State(
             {
                 "settings": settings,
@@ -142,10 +165,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "gateway": gateway,
                 "worker": worker,
                 "catcher": catcher,
+                "mail_settings": stored_mail,
                 "environment": environment,
             }
         ),
         openapi_config=None,  # an HTML product: no API schema is published
+        logging_config=None,  # logging is the process's (app.logging), not rewired per app
         debug=False,
     )
+    # Around the whole handler (router included): a request id and one access line per request.
+    app.asgi_handler = app_logging.RequestLog(app.asgi_handler)
     return app

@@ -3,7 +3,7 @@
 from piccolo.conf.apps import AppConfig
 
 from app.audit.tables import AuditEvent
-from app.billing.stripe_tables import StripeEvent, StripeSyncCursor
+from app.billing.stripe_tables import StripeEvent, StripeSyncCursor, StripeSyncRun
 from app.billing.tables import (
     Coupon,
     Customer,
@@ -22,7 +22,7 @@ from app.billing.tables import (
 )
 from app.configuration.tables import BrandAsset, PortalConfiguration
 from app.login.tables import LoginAttempt, WebSession
-from app.mail.tables import OutboxMessage
+from app.mail.tables import MailSettings, OutboxMessage
 from app.merchant.tables import MerchantAccount, MerchantSignInLimit
 from app.settings import PROJECT_ROOT
 
@@ -46,6 +46,7 @@ APP_CONFIG = AppConfig(
         IdempotencyRecord,
         StripeEvent,
         StripeSyncCursor,
+        StripeSyncRun,
         BrandAsset,
         PortalConfiguration,
         LoginAttempt,
@@ -54,6 +55,7 @@ APP_CONFIG = AppConfig(
         AuditEvent,
         MerchantAccount,
         MerchantSignInLimit,
+        MailSettings,
     ],
     migration_dependencies=[],
     commands=[],

@@ -7,6 +7,7 @@ directly and pass it to ``create_app``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,7 @@ HTMX_SRI = "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHm
 
 SmtpSecurity = Literal["none", "starttls", "tls"]
 BillingMode = Literal["sandbox", "stripe"]
+LogFormat = Literal["", "json", "text"]  # "": the command decides (serve: json, demo: text)
 
 
 class SettingsError(ValueError):
@@ -50,6 +52,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     htmx_url: str = HTMX_CDN_URL
     htmx_integrity: str = HTMX_SRI
     var_dir: str = str(DEFAULT_VAR_DIR)
+    # Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed.
+    # Empty: nobody's, so the client address is the socket peer.
+    trusted_proxies: str = ""
+    log_format: LogFormat = ""
     # Start the outbox delivery worker inside the web process (tests switch it off to drive it).
     run_mail_worker: bool = True
     # Demo-only: the built-in mail catcher's inbox is mounted at /_dev/mail when set.
@@ -62,6 +68,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def host(self) -> str:
         return urlsplit(self.base_url).hostname or "localhost"
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """``trusted_proxies`` as normalised networks (``10.0.0.0/8``, ``203.0.113.7/32``)."""
+        return [
+            str(ipaddress.ip_network(item.strip(), strict=False))
+            for item in self.trusted_proxies.split(",")
+            if item.strip()
+        ]
 
     @property
     def resolved_database_url(self) -> str:
@@ -104,6 +119,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("PORTICO_STRIPE_API_BASE: must be an http(s) URL")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
             raise SettingsError("PORTICO_REDIS_URL: must start with redis:// or rediss://")
+        try:
+            self.trusted_proxy_list  # noqa: B018  (parses every entry)
+        except ValueError:
+            raise SettingsError(
+                "PORTICO_TRUSTED_PROXIES: comma-separated IP addresses or networks, "
+                "such as 10.0.0.5,192.168.0.0/16"
+            ) from None
 
     def require_secret_key(self) -> None:
         if not self.secret_key:
@@ -131,6 +153,8 @@ _ENV_FIELDS = [
     "htmx_url",
     "htmx_integrity",
     "var_dir",
+    "trusted_proxies",
+    "log_format",
 ]
 
 
@@ -147,5 +171,6 @@ def _describe(error: msgspec.ValidationError) -> str:
         "smtp_security": "must be one of none, starttls, tls",
         "billing": "must be sandbox or stripe",
         "smtp_port": "must be a port number",
+        "log_format": "must be json or text",
     }
     return f"{name}: {hints.get(field, message)}"

@@ -3,7 +3,8 @@
 - ``portico stripe sync [--restart]``: backfill every object type with a progress bar. Each page
   is written with its cursor, so after an interruption (Ctrl-C, network, Stripe error) running it
   again resumes where it stopped; once a pass finished, running it again starts a new pass
-  (upserts, so nothing changes unless Stripe changed).
+  (upserts, so nothing changes unless Stripe changed). Each run is recorded (``StripeSyncRun``,
+  shown on the settings page) and refused while another one runs.
 - ``portico stripe reconcile [--since WHEN]``: apply the events the webhook endpoint missed
   (``events.list(created>=…)``), from where the last reconcile stopped by default. Cheap when
   nothing was missed: run it on a schedule (every few minutes) as a safety net for webhooks.
@@ -100,11 +101,12 @@ def stripe_group() -> None:
 @click.option("--restart", is_flag=True, help="Start a new pass instead of resuming.")
 def sync_command(restart: bool) -> None:
     from app.billing import stripe_sync
+    from app.billing.stripe_backfill import STEP_NAMES
 
     settings = _settings()
-    labels = {name: name.replace("_", " ") for name in stripe_sync.STEP_NAMES}
+    labels = {name: name.replace("_", " ") for name in STEP_NAMES}
     with click.progressbar(
-        length=len(stripe_sync.STEP_NAMES),
+        length=len(STEP_NAMES),
         label="Syncing from Stripe",
         item_show_func=lambda item: item or "",
         show_pos=True,
@@ -117,12 +119,19 @@ def sync_command(restart: bool) -> None:
             counts = asyncio.run(
                 _with_stripe(
                     settings,
-                    lambda client: stripe_sync.backfill(client, restart=restart, progress=progress),
+                    lambda client: stripe_sync.run_sync(
+                        client, trigger="cli", restart=restart, progress=progress
+                    ),
                 )
             )
+        except stripe_sync.SyncBusy:
+            raise click.ClickException(
+                "Another sync is running (from the settings page or another terminal). "
+                "Wait for it to finish, then run `portico stripe sync` again."
+            ) from None
         except (stripe.StripeError, OSError) as error:
             raise _stopped("The sync", error, "portico stripe sync") from None
-    for name in stripe_sync.STEP_NAMES:
+    for name in STEP_NAMES:
         click.echo(f"{labels[name]}: {counts.get(name, 0)}")
     click.echo("The mirror is up to date with Stripe.")
 
@@ -140,13 +149,13 @@ def sync_command(restart: bool) -> None:
     "or time (UTC unless a zone is given) or unix seconds.",
 )
 def reconcile_command(since: str | None) -> None:
-    from app.billing import stripe_sync
+    from app.billing import stripe_events
 
     settings = _settings()
     start = _parse_since(since)
     try:
         result = asyncio.run(
-            _with_stripe(settings, lambda client: stripe_sync.reconcile(client, since=start))
+            _with_stripe(settings, lambda client: stripe_events.reconcile(client, since=start))
         )
     except (stripe.StripeError, OSError) as error:
         raise _stopped("Reconcile", error, "portico stripe reconcile") from None

@@ -7,9 +7,11 @@
 - ``StripeSyncCursor``: one row per object type of ``portico stripe sync`` (the last id fetched,
   for ``starting_after``) plus the ``events`` row whose ``watermark`` is the Stripe time up to
   which ``reconcile`` has checked the event log.
+- ``StripeSyncRun``: one row per run of the sync (``portico stripe sync`` or **Sync now** on the
+  settings page): when it started and ended, how it ended, and the objects written per type.
 """
 
-from piccolo.columns import BigInt, Boolean, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, BigInt, Boolean, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -37,3 +39,15 @@ class StripeSyncCursor(Table, tablename="stripe_sync_cursor"):
     count = Integer(default=0)  # objects written in the current pass
     watermark = BigInt(null=True, default=None)  # "events": unix time reconcile has reached
     updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class StripeSyncRun(Table, tablename="stripe_sync_run"):
+    id = Varchar(length=64, primary_key=True)  # sync_...
+    trigger = Varchar(length=16, default="cli")  # cli | merchant
+    actor = Varchar(length=320, default="")  # the merchant who asked (email), "" for the CLI
+    status = Varchar(length=16, default="running")  # running | succeeded | failed | interrupted
+    started_at = Timestamptz(default=TimestamptzNow(), index=True)
+    heartbeat_at = Timestamptz(default=TimestamptzNow())  # last progress (a page written)
+    finished_at = Timestamptz(null=True, default=None)
+    counts = JSON(default={})  # objects written per object type in this pass
+    error = Text(null=True, default=None)

@@ -4,12 +4,13 @@
   ``PORTICO_STRIPE_WEBHOOK_SECRET`` and a 300 s tolerance; a bad or missing signature is a 400 and
   nothing is recorded. This route is exempt from CSRF (its signature protects it).
 - The event is recorded by id (``StripeEvent``) and the object it names is re-fetched from Stripe
-  (``stripe_sync.receive_event``), never taken from the payload, so duplicated and out-of-order
+  (``stripe_events.receive_event``), never taken from the payload, so duplicated and out-of-order
   deliveries are harmless. A repeated delivery of a processed event changes nothing.
 - The answer is 200 once the event is recorded. The re-fetch happens in the request, bounded by
-  ``stripe_sync.WEBHOOK_DEADLINE`` (8 s, under Stripe's delivery timeout): a re-fetch is one or two
-  GETs, so queueing would add machinery without making the answer meaningfully faster. If Stripe
-  cannot be reached the event stays ``pending`` and ``portico stripe reconcile`` applies it.
+  ``stripe_events.WEBHOOK_DEADLINE`` (8 s, under Stripe's delivery timeout): a re-fetch is one or
+  two GETs, so queueing would add machinery without making the answer meaningfully faster. If
+  Stripe cannot be reached the event stays ``pending`` and ``portico stripe reconcile`` applies it
+  (and billing counts as degraded for a while: ``app.billing.health``).
 - Outside Stripe mode the route answers 404.
 """
 
@@ -21,7 +22,7 @@ import logging
 import stripe
 from litestar import Request, Response, post
 
-from app.billing import stripe_sync
+from app.billing import stripe_events
 from app.billing.stripe_gateway import StripeGateway
 from app.web.state import gateway_of, settings_of
 
@@ -63,5 +64,7 @@ async def stripe_webhook(request: Request) -> Response:
     except InvalidWebhook as error:
         log.warning("rejected a webhook: %s", error)
         return Response({"error": "invalid signature"}, status_code=400)
-    outcome = await stripe_sync.receive_event(gateway.client, event)
+    outcome = await stripe_events.receive_event(gateway.client, event)
+    if outcome == "pending":  # Stripe did not answer the re-fetch: billing is unreachable
+        gateway.health.failed()
     return Response({"received": True, "status": outcome}, status_code=200)

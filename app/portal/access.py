@@ -1,21 +1,29 @@
 """Who is signed in: the customer session behind the cookie, or a way back to the login link.
 
 Every portal handler takes ``access: CustomerAccess`` (a dependency); every object it touches is
-looked up through ``access.customer``, never through an id alone.
+looked up through ``access.customer``, never through an id alone. Also here, for every portal
+controller: ``who`` (the customer as the audit log names them) and ``features_on`` / ``require``
+(a switched-off feature's pages answer 404).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotFoundException
 
+from app.audit import service as audit
 from app.billing.tables import Customer
 from app.configuration import service as configurations
+from app.configuration.features import Features
 from app.configuration.tables import PortalConfiguration
 from app.login import sessions
+from app.portal.activity import Who
 from app.web.errors import error_page
 from app.web.htmx import see_other
+from app.web.security import client_ip
 from app.web.state import settings_of
 
 
@@ -53,6 +61,38 @@ async def customer_access(request: Request) -> CustomerAccess:
         await sessions.end(token)
         raise SignInRequired(configuration, "signed_out")
     return CustomerAccess(customer=customer, configuration=configuration, session=found)
+
+
+def who(request: Request, access: CustomerAccess) -> Who:
+    """The signed-in customer as the audit log records them: id, email, address and browser."""
+    return Who(
+        actor=audit.Actor(
+            type="customer",
+            id=access.customer.id,
+            email=access.customer.email or "",
+            ip=client_ip(request.scope),
+            user_agent=request.headers.get("user-agent", ""),
+        ),
+        configuration=access.configuration.id,
+    )
+
+
+def require(condition: object) -> None:
+    """404 unless ``condition``: a switched-off feature, or a part of it, is not there at all."""
+    if not condition:
+        raise NotFoundException()
+
+
+def features(access: CustomerAccess) -> Features:
+    """What the customer's portal configuration turns on."""
+    return configurations.features(access.configuration)
+
+
+def features_on(access: CustomerAccess, switch: Callable[[Features], object]) -> Features:
+    """The configuration's features; 404 when ``switch`` says the page's feature is off."""
+    found = features(access)
+    require(switch(found))
+    return found
 
 
 def sign_in_required_handler(request: Request, exc: SignInRequired) -> Response:

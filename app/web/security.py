@@ -3,6 +3,7 @@ them too) and the client address used for throttling and the audit log."""
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -93,5 +94,22 @@ class SecurityHeadersMiddleware:
 
 
 def client_ip(scope: Scope) -> str:
+    """The client's address, as used for throttles, sessions and the audit log.
+
+    This is ``scope["client"]``: the socket peer, or, when the peer is a trusted proxy
+    (``PORTICO_TRUSTED_PROXIES``), the address that proxy reported in ``X-Forwarded-For``: uvicorn
+    (``portico serve``: ``proxy_headers`` with ``forwarded_allow_ips``) rewrites the scope before
+    the app sees it, taking the nearest address in the header that is not itself a trusted proxy.
+    A header from any other peer is ignored. Addresses are returned in canonical form
+    (``2001:db8::1``, never ``2001:0db8:0:0::1``, and an IPv4-mapped IPv6 address as IPv4), so
+    one client is one throttle key; anything that is not an IP address (a Unix socket name) is
+    cut to 64 characters."""
     client = scope.get("client")
-    return client[0] if client else ""
+    host = str(client[0]) if client and client[0] else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)

@@ -151,3 +151,65 @@ def stop(server: LiveServer) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+# -- the demo merchant ------------------------------------------------------------------------
+MERCHANT_LINE = re.compile(
+    r"^Merchant sign-in: (?P<url>\S+) \((?P<email>\S+) / (?P<password>\S+)\)$", re.MULTILINE
+)
+
+
+@dataclass(frozen=True)
+class MerchantSignIn:
+    """What ``portico demo`` prints on its ``Merchant sign-in:`` line."""
+
+    url: str
+    email: str
+    password: str
+
+
+def parse_merchant_sign_in(output: str) -> MerchantSignIn:
+    """The ``Merchant sign-in: <url> (<email> / <password>)`` line of ``portico demo``'s output."""
+    match = MERCHANT_LINE.search(output)
+    if match is None:
+        raise RuntimeError(f"no 'Merchant sign-in:' line in the demo output:\n{output}")
+    return MerchantSignIn(match["url"], match["email"], match["password"])
+
+
+_merchant_sign_ins: dict[str, MerchantSignIn] = {}
+
+
+def merchant_sign_in(server: LiveServer) -> MerchantSignIn:
+    """The demo merchant's sign-in line for ``server``: ``portico demo --seed-only`` run again on
+    the server's database and var directory (seeding is done once, so it only prints the same
+    lines; the password is the one kept in the var directory). Run once per server."""
+    if server.base_url not in _merchant_sign_ins:
+        var_dir = server.db_path.parent
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
+        env.update(
+            {
+                "PORTICO_DATABASE_URL": f"sqlite:///{server.db_path}",
+                "PORTICO_VAR_DIR": str(var_dir),
+                "PORTICO_BASE_URL": server.base_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        result = subprocess.run(
+            [portico_command(), "demo", "--seed-only"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"portico demo --seed-only failed ({result.returncode}):\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        found = parse_merchant_sign_in(result.stdout)
+        if not found.url.startswith(server.base_url + "/merchant/"):
+            raise RuntimeError(f"unexpected merchant sign-in URL {found.url!r}")
+        _merchant_sign_ins[server.base_url] = found
+    return _merchant_sign_ins[server.base_url]

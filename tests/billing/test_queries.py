@@ -8,13 +8,16 @@ import pytest
 from app import clock
 from app.billing import demo, queries
 from app.billing.tables import (
+    Coupon,
     Customer,
     Invoice,
     Price,
     Product,
     Subscription,
     SubscriptionItem,
+    SubscriptionSchedule,
 )
+from tests.portal.subscriptions.examples import make_sub
 
 NOW = clock.now().replace(microsecond=0)
 _ids = itertools.count(1)
@@ -275,6 +278,105 @@ async def test_overview_runs_a_fixed_number_of_queries(db, monkeypatch):
     assert len(five.subscriptions) == 5
     assert all(len(s.items) == 1 for s in five.subscriptions)
     assert len(seen) == queries_for_one <= 5
+
+
+# --- subscriptions: one read, one "next charge" rule ----------------------------------------------
+
+
+async def test_subscriptions_and_one_subscription_through_the_customer(db):
+    customer = await _customer("subs@example.com", days_ago=30)
+    other = await _customer("other@example.com", days_ago=30)
+    sub = await _subscription(customer, quantity=3, price=await _price(900))
+    [view] = await queries.subscriptions(customer.id)
+    assert (view.id, view.title, view.collection_method) == (
+        sub.id,
+        "Plan 900",
+        "charge_automatically",
+    )
+    assert view.items[0].usage_type is None  # not set on this price: licensed
+    assert view.next_charge == queries.NextCharge(
+        amount=3 * 900, currency="usd", date=view.current_period_end
+    )
+    assert await queries.subscription(customer.id, sub.id) == view
+    assert await queries.subscription(other.id, sub.id) is None
+    assert await queries.subscription(customer.id, "") is None
+    assert await queries.subscription(customer.id, "x" * 65) is None
+
+
+async def _schedule_and_discount(sub: Subscription, customer: Customer) -> None:
+    """A downgrade to 2 x 5.00 at the period end, and 20% off."""
+    cheaper = await _price(500)
+    await SubscriptionSchedule.insert(
+        SubscriptionSchedule(
+            id="sub_sched_test",
+            customer=customer.id,
+            subscription=sub.id,
+            status="active",
+            next_phase_start=sub.current_period_end,
+            next_phase_price=cheaper.id,
+            next_phase_quantity=2,
+        )
+    )
+    await Coupon.insert(Coupon(id="TWENTY", percent_off=20, duration="forever", valid=True))
+    await Subscription.update(
+        {Subscription.schedule: "sub_sched_test", Subscription.discount_coupon: "TWENTY"}
+    ).where(Subscription.id == sub.id)
+
+
+async def test_next_charge_follows_the_scheduled_plan_and_the_discount(db):
+    customer = await _customer("scheduled@example.com", days_ago=30)
+    sub = await _subscription(customer, quantity=3, price=await _price(900))
+    await _schedule_and_discount(sub, customer)
+    view = await queries.subscription(customer.id, sub.id)
+    assert view.pending is not None
+    assert (view.pending.product_name, view.pending.quantity, view.pending.amount) == (
+        "Plan 500",
+        2,
+        1000,
+    )
+    assert view.discount is not None
+    assert (view.discount.coupon_id, view.discount.percent_off) == ("TWENTY", 20)
+    assert view.next_charge.amount == 1000 - 200
+    # A released schedule no longer counts.
+    await SubscriptionSchedule.update({SubscriptionSchedule.status: "released"}).where(
+        SubscriptionSchedule.id == "sub_sched_test"
+    )
+    view = await queries.subscription(customer.id, sub.id)
+    assert view.pending is None
+    assert view.next_charge.amount == 2700 - 540
+
+
+async def test_the_overview_and_the_subscriptions_page_agree(db):
+    customer = await _customer("agree@example.com", days_ago=30)
+    sub = await _subscription(customer, quantity=3, price=await _price(900))
+    await _schedule_and_discount(sub, customer)
+    canceling = await _subscription(customer)
+    await Subscription.update({Subscription.cancel_at_period_end: True}).where(
+        Subscription.id == canceling.id
+    )
+    overview = await queries.overview(customer.id)
+    listed = await queries.subscriptions(customer.id)
+    assert overview.subscriptions == listed
+    by_id = {view.id: view for view in overview.subscriptions}
+    assert by_id[sub.id].next_charge.amount == 800
+    assert by_id[canceling.id].next_charge is None
+    assert by_id[canceling.id].access_ends == by_id[canceling.id].current_period_end
+
+
+@pytest.mark.parametrize(
+    ("changes", "renews"),
+    [
+        ({}, True),
+        ({"status": "paused"}, False),
+        ({"pause_collection_behavior": "void"}, False),
+        ({"cancel_at_period_end": True}, False),
+        ({"cancel_at": NOW + timedelta(days=5)}, False),
+        ({"status": "canceled", "ended_at": NOW}, False),
+    ],
+)
+def test_next_charge_only_when_it_renews(changes, renews):
+    view = make_sub(**changes)
+    assert (view.next_charge is not None) is renews
 
 
 # --- invoices_page -----------------------------------------------------------------------------

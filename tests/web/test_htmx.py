@@ -5,8 +5,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from jinja2_fragments.litestar import HTMXBlockTemplate
 
-from app.web.htmx import wants_fragment
+from app.web.htmx import page, wants_fragment
 from tests.helpers import HX, JENNY, without_html
 
 
@@ -81,3 +82,24 @@ async def test_the_htmx_setup_on_every_page(portal):
     assert '"historyCacheSize":0' in page
     assert '{"code":"422","swap":true}' in page  # re-rendered forms are swapped in
     assert 'hx-headers=\'{"x-csrftoken": ' in page  # formless requests carry the token
+
+
+HTMX_REQUEST = SimpleNamespace(boosted=False, history_restore_request=False)
+
+
+@pytest.mark.parametrize(
+    ("status", "fragment"),
+    [(200, True), (201, True), (422, True), (429, True), (400, False), (403, False),
+     (404, False), (409, False), (500, False), (502, False), (503, False)],
+)  # fmt: skip
+def test_page_is_a_fragment_only_for_statuses_htmx_swaps_into_the_target(status, fragment):
+    """htmx-config swaps 2xx, 422 and 429 into the target; any other status replaces <body>, so
+    it must come as the whole page."""
+    answer = page(_request(HTMX_REQUEST), "t.html", fragment="main_content", status=status)  # type: ignore[arg-type]
+    assert isinstance(answer, HTMXBlockTemplate) is fragment
+    assert answer.status_code == status
+    assert answer.context["as_fragment"] is fragment
+    assert answer.headers["Vary"] == "HX-Request"
+    plain = page(_request(None), "t.html", fragment="main_content", status=status)  # type: ignore[arg-type]
+    assert not isinstance(plain, HTMXBlockTemplate)
+    assert plain.context["as_fragment"] is False

@@ -2,46 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
-from app.audit import service as audit
 from app.billing.gateway import GatewayError
-from app.configuration import service as configurations
 from app.i18n import gettext as _
 from app.portal import intents
-from app.portal.access import CustomerAccess, customer_access
-from app.portal.controller import portal_context
+from app.portal.access import CustomerAccess, customer_access, features_on, require, who
 from app.portal.details import forms, service, tax_ids
-from app.portal.responses import done
+from app.portal.intents import Issuer
+from app.portal.responses import done, expired, gateway_failure, render
 from app.web.forms import read_form
-from app.web.htmx import page
-from app.web.security import client_ip
 from app.web.state import gateway_of
 
 DETAILS_URL = "/portal/details"
-DETAIL_FIELDS = frozenset(forms.fields_for(list(forms.GROUPS)))
-
-
-def _actor(request: Request, access: CustomerAccess) -> audit.Actor:
-    return audit.Actor(
-        type="customer",
-        id=access.customer.id,
-        email=access.customer.email or "",
-        ip=client_ip(request.scope),
-        user_agent=request.headers.get("user-agent", ""),
-    )
+# Where the gateway's messages go: its own field names are the form's.
+DETAIL_FIELDS = {name: name for name in forms.fields_for(list(forms.GROUPS))}
+TAX_ID_FIELDS = {"type": "tax_id_type", "value": "tax_id_value"}
 
 
 def _allowed(access: CustomerAccess) -> list[str]:
-    features = configurations.features(access.configuration)
-    if not service.enabled(features):
-        raise NotFoundException()
-    return service.allowed_updates(features)
+    """What the customer may change; 404 when the feature is off."""
+    return service.allowed_updates(features_on(access, service.enabled))
 
 
 class DetailsController(Controller):
@@ -56,8 +40,7 @@ class DetailsController(Controller):
     @post("/", name="details:save")
     async def save(self, request: Request, access: NamedDependency[CustomerAccess]) -> Response:
         allowed = _allowed(access)
-        if not forms.fields_for(allowed):
-            raise NotFoundException()
+        require(forms.fields_for(allowed))
         data = await read_form(request)
         values, errors, details = forms.read_details(data, allowed, access.customer)
         intent = intents.read_intent(data)
@@ -70,18 +53,17 @@ class DetailsController(Controller):
         try:
             await service.save(
                 gateway_of(request),
+                who(request, access),
                 access.customer,
                 details,
                 allowed,
                 key=intents.idempotency_key(access.customer.id, "customer.update", intent),
-                actor=_actor(request, access),
-                configuration=access.configuration.id,
             )
         except GatewayError as error:
-            field = error.field if error.field in DETAIL_FIELDS else "details-title"
-            return await self._page(
-                request, access, allowed, values=values, errors={field: error.message}
+            failure = gateway_failure(
+                error, form="details-title", intent=intent, fields=DETAIL_FIELDS
             )
+            return await self._page(request, access, allowed, *failure, values=values)
         return await done(request, access, DETAILS_URL, _("Your billing details were saved."))
 
     @post("/tax-ids", name="details:add_tax_id")
@@ -89,8 +71,7 @@ class DetailsController(Controller):
         self, request: Request, access: NamedDependency[CustomerAccess]
     ) -> Response:
         allowed = _allowed(access)
-        if "tax_id" not in allowed:
-            raise NotFoundException()
+        require("tax_id" in allowed)
         data = await read_form(request)
         tax_values, errors, type_code, value = forms.read_tax_id(data)
         intent = intents.read_intent(data)
@@ -101,18 +82,17 @@ class DetailsController(Controller):
         try:
             await service.add_tax_id(
                 gateway_of(request),
+                who(request, access),
                 access.customer,
                 type_code=type_code,
                 value=value,
                 key=intents.idempotency_key(access.customer.id, "customer.tax_id_add", intent),
-                actor=_actor(request, access),
-                configuration=access.configuration.id,
             )
         except GatewayError as error:
-            field = {"type": "tax_id_type"}.get(error.field or "", "tax_id_value")
-            return await self._page(
-                request, access, allowed, tax_values=tax_values, errors={field: error.message}
+            failure = gateway_failure(
+                error, form="tax_id_value", intent=intent, fields=TAX_ID_FIELDS
             )
+            return await self._page(request, access, allowed, *failure, tax_values=tax_values)
         return await done(
             request, access, DETAILS_URL, _("Tax ID %(value)s was added.") % {"value": value}
         )
@@ -125,8 +105,7 @@ class DetailsController(Controller):
         tax_id: FromPath[str],
     ) -> Response:
         allowed = _allowed(access)
-        if "tax_id" not in allowed:
-            raise NotFoundException()
+        require("tax_id" in allowed)
         data = await read_form(request)
         intent = intents.read_intent(data)
         anchor = f"tax-id-{tax_id}"
@@ -134,24 +113,19 @@ class DetailsController(Controller):
             if intent is None:
                 if not any(t.id == tax_id for t in await service.tax_ids_of(access.customer.id)):
                     raise service.NotFound(tax_id)
-                return await self._page(
-                    request,
-                    access,
-                    allowed,
-                    errors={anchor: _("This form has expired. Try again.")},
-                )
+                return await self._page(request, access, allowed, {anchor: expired()})
             removed = await service.remove_tax_id(
                 gateway_of(request),
+                who(request, access),
                 access.customer,
                 tax_id,
                 key=intents.idempotency_key(access.customer.id, "customer.tax_id_remove", intent),
-                actor=_actor(request, access),
-                configuration=access.configuration.id,
             )
         except service.NotFound as missing:
             raise NotFoundException() from missing
         except GatewayError as error:
-            return await self._page(request, access, allowed, errors={anchor: error.message})
+            failure = gateway_failure(error, form=anchor, intent=intent)
+            return await self._page(request, access, allowed, *failure)
         message = (
             _("Tax ID %(value)s was removed.") % {"value": removed.value}
             if removed
@@ -164,29 +138,27 @@ class DetailsController(Controller):
         request: Request,
         access: CustomerAccess,
         allowed: list[str],
+        errors: dict[str, str] | None = None,
+        status: int | None = None,
+        new_intent: Issuer | None = None,
         *,
         values: dict[str, str] | None = None,
         tax_values: dict[str, str] | None = None,
-        errors: dict[str, str] | None = None,
     ) -> Response:
-        context: dict[str, Any] = {
-            **await portal_context(access),
-            "nav": "details",
-            "allowed": allowed,
-            "values": values or forms.current_values(access.customer),
-            "tax_values": tax_values or {"tax_id_type": "eu_vat", "tax_id_value": ""},
-            "errors": errors or {},
-            "countries": forms.countries(),
-            "country_name": forms.country_name,
-            "tax_id_types": tax_ids.choices(),
-            "tax_id_label": tax_ids.label,
-            "tax_ids": await service.tax_ids_of(access.customer.id) if "tax_id" in allowed else [],
-            "new_intent": intents.new_intent,
-        }
-        return page(
+        return await render(
             request,
+            access,
             "portal/details/edit.html",
-            fragment="main_content",
-            status=422 if errors else 200,
-            context=context,
+            nav="details",
+            status=status,
+            allowed=allowed,
+            values=values or forms.current_values(access.customer),
+            tax_values=tax_values or {"tax_id_type": "eu_vat", "tax_id_value": ""},
+            errors=errors or {},
+            new_intent=new_intent or Issuer(),
+            countries=forms.countries(),
+            country_name=forms.country_name,
+            tax_id_types=tax_ids.choices(),
+            tax_id_label=tax_ids.label,
+            tax_ids=await service.tax_ids_of(access.customer.id) if "tax_id" in allowed else [],
         )

@@ -7,13 +7,17 @@ from datetime import datetime
 
 import msgspec
 
-from app.audit import service as audit
 from app.billing.gateway import BillingGateway, CustomerDetails
-from app.billing.tables import Customer, IdempotencyRecord, TaxId
+from app.billing.tables import Customer, TaxId
 from app.configuration.features import Features
+from app.portal import activity
+from app.portal.activity import Who
 from app.portal.details import forms
 
 ALL_GROUPS = ("name", "address", "phone", "shipping", "tax_id")
+DETAILS_UPDATED = "customer.details_updated"
+TAX_ID_ADDED = "customer.tax_id_added"
+TAX_ID_REMOVED = "customer.tax_id_removed"
 
 
 class NotFound(Exception):
@@ -69,31 +73,25 @@ async def tax_ids_of(customer_id: str) -> list[TaxIdRow]:
     return [TaxIdRow(**row) for row in rows]
 
 
-async def _replayed(key: str) -> bool:
-    return await IdempotencyRecord.exists().where(IdempotencyRecord.id == key)
-
-
 async def save(
     gateway: BillingGateway,
+    who: Who,
     customer: Customer,
     details: CustomerDetails,
     allowed: list[str],
     *,
     key: str,
-    actor: audit.Actor,
-    configuration: str,
 ) -> dict[str, object]:
     """Send the allowed fields to the gateway; record what changed. Returns the changed fields'
     new values (empty when nothing changed)."""
     details = filter_details(details, allowed)
     before, after = forms.changes(customer, details)
-    replay = await _replayed(key)
     await gateway.update_customer(customer.id, details, idempotency_key=key)
-    if after and not replay:
-        await audit.record(
-            actor,
-            "customer.details_updated",
-            configuration=configuration,
+    if after:
+        await activity.record_once(
+            who,
+            DETAILS_UPDATED,
+            key=key,
             object_type="customer",
             object_id=customer.id,
             before=before,
@@ -103,56 +101,38 @@ async def save(
 
 
 async def add_tax_id(
-    gateway: BillingGateway,
-    customer: Customer,
-    *,
-    type_code: str,
-    value: str,
-    key: str,
-    actor: audit.Actor,
-    configuration: str,
+    gateway: BillingGateway, who: Who, customer: Customer, *, type_code: str, value: str, key: str
 ) -> str:
     """Add a tax ID whose format was checked (``forms.read_tax_id``); returns its id."""
-    replay = await _replayed(key)
     tax_id = await gateway.add_tax_id(customer.id, type=type_code, value=value, idempotency_key=key)
-    if not replay:
-        await audit.record(
-            actor,
-            "customer.tax_id_added",
-            configuration=configuration,
-            object_type="tax_id",
-            object_id=tax_id,
-            after={"customer": customer.id, "type": type_code, "value": value},
-        )
+    await activity.record_once(
+        who,
+        TAX_ID_ADDED,
+        key=key,
+        object_type="tax_id",
+        object_id=tax_id,
+        after={"customer": customer.id, "type": type_code, "value": value},
+    )
     return tax_id
 
 
 async def remove_tax_id(
-    gateway: BillingGateway,
-    customer: Customer,
-    tax_id: str,
-    *,
-    key: str,
-    actor: audit.Actor,
-    configuration: str,
+    gateway: BillingGateway, who: Who, customer: Customer, tax_id: str, *, key: str
 ) -> TaxIdRow | None:
     """Remove one of the customer's tax IDs. ``NotFound`` for a tax ID the customer does not have
     (unless this very form already removed it: then the same answer as the first time, None)."""
-    replay = await _replayed(key)
     found = next((t for t in await tax_ids_of(customer.id) if t.id == tax_id), None)
     if found is None:
-        if not replay:
-            raise NotFound(tax_id)
-        await gateway.delete_tax_id(customer.id, tax_id, idempotency_key=key)
-        return None
+        if await activity.replayed(who, TAX_ID_REMOVED, key):
+            return None
+        raise NotFound(tax_id)
     await gateway.delete_tax_id(customer.id, found.id, idempotency_key=key)
-    if not replay:
-        await audit.record(
-            actor,
-            "customer.tax_id_removed",
-            configuration=configuration,
-            object_type="tax_id",
-            object_id=found.id,
-            before={"customer": customer.id, "type": found.type, "value": found.value},
-        )
+    await activity.record_once(
+        who,
+        TAX_ID_REMOVED,
+        key=key,
+        object_type="tax_id",
+        object_id=found.id,
+        before={"customer": customer.id, "type": found.type, "value": found.value},
+    )
     return found

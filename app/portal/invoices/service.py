@@ -7,25 +7,20 @@ from datetime import datetime
 
 import msgspec
 
-from app.audit import service as audit
 from app.billing import queries
 from app.billing.gateway import BillingGateway, GatewayError, InvoiceDocument, PaymentResult
 from app.billing.queries import CardView, InvoiceRow
-from app.billing.tables import (
-    Customer,
-    IdempotencyRecord,
-    Invoice,
-    InvoiceLine,
-    PaymentMethod,
-    Subscription,
-    TaxId,
-)
+from app.billing.tables import Customer, Invoice, InvoiceLine, Subscription, TaxId
 from app.configuration.features import Features
 from app.i18n import gettext as _
+from app.portal import activity
+from app.portal.activity import Who
 from app.portal.details.forms import country_name
 
 PER_PAGE = 20
 PAYABLE_STATUSES = ("open",)
+PAID = "invoice.paid"
+REDIRECTED = "invoice.payment_redirected"
 
 
 class NotFound(Exception):
@@ -100,24 +95,9 @@ class TaxIdView(msgspec.Struct, frozen=True, kw_only=True):
     value: str
 
 
-class InvoiceDetail(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    number: str | None
-    status: str
-    currency: str
+class InvoiceDetail(InvoiceRow, frozen=True, kw_only=True):
     subtotal: int
     tax: int
-    total: int
-    amount_due: int
-    amount_paid: int
-    amount_remaining: int
-    description: str | None
-    created: datetime
-    due_date: datetime | None
-    paid_at: datetime | None
-    period_start: datetime | None
-    period_end: datetime | None
-    hosted_invoice_url: str | None
     collection_method: str
     subscription: str | None
     lines: list[LineView]
@@ -153,23 +133,9 @@ class InvoiceDetail(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _DETAIL_COLUMNS = (
-    Invoice.id,
-    Invoice.number,
-    Invoice.status,
-    Invoice.currency,
+    *queries.INVOICE_COLUMNS,
     Invoice.subtotal,
     Invoice.tax,
-    Invoice.total,
-    Invoice.amount_due,
-    Invoice.amount_paid,
-    Invoice.amount_remaining,
-    Invoice.description,
-    Invoice.created,
-    Invoice.due_date,
-    Invoice.status_transitions_paid_at.as_alias("paid_at"),
-    Invoice.period_start,
-    Invoice.period_end,
-    Invoice.hosted_invoice_url,
     Invoice.collection_method,
     Invoice.subscription,
 )
@@ -195,21 +161,7 @@ async def payment_card(customer: Customer, subscription_id: str | None) -> CardV
         )
         if sub and sub["default_payment_method"]:
             pm_id = sub["default_payment_method"]
-    if not pm_id:
-        return None
-    row = (
-        await PaymentMethod.select(
-            PaymentMethod.id,
-            PaymentMethod.type,
-            PaymentMethod.card_brand.as_alias("brand"),
-            PaymentMethod.card_last4.as_alias("last4"),
-            PaymentMethod.card_exp_month.as_alias("exp_month"),
-            PaymentMethod.card_exp_year.as_alias("exp_year"),
-        )
-        .where((PaymentMethod.id == pm_id) & (PaymentMethod.customer == customer.id))
-        .first()
-    )
-    return None if row is None else CardView(**row)
+    return await queries.card(customer.id, pm_id)
 
 
 async def invoice(customer: Customer, invoice_id: str) -> InvoiceDetail:
@@ -271,36 +223,29 @@ async def document(
 
 # -- paying ----------------------------------------------------------------------------------------
 async def pay(
-    gateway: BillingGateway,
-    customer: Customer,
-    invoice_id: str,
-    *,
-    key: str,
-    actor: audit.Actor,
-    configuration: str,
+    gateway: BillingGateway, who: Who, customer: Customer, invoice_id: str, *, key: str
 ) -> tuple[str, PaymentResult]:
     """Pay an open invoice with the default payment method. ``NotFound`` for an invoice the
-    customer does not have; ``NotPayable``/``GatewayError`` with a message otherwise."""
+    customer does not have; ``NotPayable``/``GatewayError`` with a message otherwise. The same
+    form sent again gets the first answer (the invoice is paid by then)."""
     row = await _row(customer.id, invoice_id)
     if row is None:
         raise NotFound(invoice_id)
     number = row["number"] or row["id"]
-    replay = await IdempotencyRecord.exists().where(IdempotencyRecord.id == key)
-    if not replay:
+    if not await activity.replayed(who, (PAID, REDIRECTED), key):
         if row["status"] not in PAYABLE_STATUSES or row["amount_remaining"] <= 0:
             raise NotPayable(_("Invoice %(number)s has nothing left to pay.") % {"number": number})
         if await payment_card(customer, row["subscription"]) is None:
             raise NotPayable(_("Add a payment method before paying this invoice."))
     result = await gateway.pay_invoice(invoice_id, idempotency_key=key)
-    if not replay:
-        after = await _row(customer.id, invoice_id) or row
-        await audit.record(
-            actor,
-            "invoice.paid" if result.status == "paid" else "invoice.payment_redirected",
-            configuration=configuration,
-            object_type="invoice",
-            object_id=invoice_id,
-            before={"status": row["status"], "amount_remaining": row["amount_remaining"]},
-            after={"status": after["status"], "amount_remaining": after["amount_remaining"]},
-        )
+    after = await _row(customer.id, invoice_id) or row
+    await activity.record_once(
+        who,
+        PAID if result.status == "paid" else REDIRECTED,
+        key=key,
+        object_type="invoice",
+        object_id=invoice_id,
+        before={"status": row["status"], "amount_remaining": row["amount_remaining"]},
+        after={"status": after["status"], "amount_remaining": after["amount_remaining"]},
+    )
     return number, result

@@ -1,35 +1,32 @@
 """Payment methods pages: list, add a card, make default, remove (with a confirmation page).
 
 Thin: parse the form, call ``service``, answer with ``done()`` (flash + 303 / HX-Location) or
-re-render the page with messages and 422. Every card is looked up through the signed-in customer.
+re-render the page with messages and 422 (502 when billing did not answer). Every card is looked
+up through the signed-in customer.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
-from app.audit import service as audit
 from app.billing.gateway import GatewayError
-from app.configuration import service as configurations
 from app.i18n import gettext as _
 from app.portal import intents
-from app.portal.access import CustomerAccess, customer_access
-from app.portal.controller import portal_context
+from app.portal.access import CustomerAccess, customer_access, features_on, require, who
+from app.portal.intents import Issuer
 from app.portal.payment_methods import service
 from app.portal.payment_methods.forms import ECHOED_FIELDS, CardForm
-from app.portal.responses import done
+from app.portal.responses import done, expired, gateway_failure, render
 from app.web.forms import parse, read_form
-from app.web.htmx import page, see_other
-from app.web.security import client_ip
+from app.web.htmx import see_other
 from app.web.state import gateway_of, settings_of
 
 LIST_URL = "/portal/payment-methods"
 NEW_URL = "/portal/payment-methods/new"
+TEMPLATES = "portal/payment_methods/"
 # The gateway's ``error.field`` → the form field the message goes beside.
 GATEWAY_FIELDS = {
     "number": "number",
@@ -39,21 +36,6 @@ GATEWAY_FIELDS = {
     "cvc": "cvc",
     "name": "name",
 }
-
-
-def _actor(request: Request, access: CustomerAccess) -> audit.Actor:
-    return audit.Actor(
-        type="customer",
-        id=access.customer.id,
-        email=access.customer.email or "",
-        ip=client_ip(request.scope),
-        user_agent=request.headers.get("user-agent", ""),
-    )
-
-
-def _require_feature(access: CustomerAccess) -> None:
-    if not service.enabled(configurations.features(access.configuration)):
-        raise NotFoundException()
 
 
 def _label(card: service.CardRow) -> str:
@@ -70,14 +52,12 @@ def _label(card: service.CardRow) -> str:
     return _("%(brand)s ending in %(last4)s") % {"brand": brand, "last4": card.last4 or "????"}
 
 
-async def _context(access: CustomerAccess, **extra: Any) -> dict[str, Any]:
-    return {
-        **await portal_context(access),
-        "nav": "payment_methods",
-        "new_intent": intents.new_intent,
-        "errors": {},
-        **extra,
-    }
+async def _page(
+    request: Request, access: CustomerAccess, template: str, *, status: int | None = None, **values
+) -> Response:
+    return await render(
+        request, access, TEMPLATES + template, nav="payment_methods", status=status, **values
+    )
 
 
 class PaymentMethodsController(Controller):
@@ -89,14 +69,14 @@ class PaymentMethodsController(Controller):
     async def list_page(
         self, request: Request, access: NamedDependency[CustomerAccess]
     ) -> Response:
-        _require_feature(access)
+        features_on(access, service.enabled)
         return await self._list(request, access)
 
     @get("/new", name="payment_methods:new")
     async def new(self, request: Request, access: NamedDependency[CustomerAccess]) -> Response:
         """Adding begins with the gateway: Stripe answers with its hosted page (we redirect), the
         sandbox with nothing (we show Portico's own card form)."""
-        _require_feature(access)
+        features_on(access, service.enabled)
         base = settings_of(request).base_url.rstrip("/")
         key = intents.idempotency_key(
             access.customer.id, "payment_method.start", intents.new_intent()
@@ -110,10 +90,11 @@ class PaymentMethodsController(Controller):
                 key=key,
             )
         except GatewayError as error:
-            return await self._list(request, access, errors={"add-payment-method": error.message})
+            failure = gateway_failure(error, form="add-payment-method")
+            return await self._list(request, access, failure.errors, failure.status)
         if start.redirect_url:
             return see_other(request, start.redirect_url)
-        return await self._new_form(request, access, values={"make_default": "1"})
+        return await _page(request, access, "new.html", values={"make_default": "1"})
 
     @get("/complete", name="payment_methods:complete")
     async def complete(
@@ -123,26 +104,28 @@ class PaymentMethodsController(Controller):
         session_id: FromQuery[str] = "",
     ) -> Response:
         """Back from the provider's hosted page (Stripe mode)."""
-        _require_feature(access)
-        if not session_id or len(session_id) > 255:
-            raise NotFoundException()
+        features_on(access, service.enabled)
+        require(session_id and len(session_id) <= 255)
         try:
             await service.complete_add(
                 gateway_of(request),
+                who(request, access),
                 access.customer,
                 session_id=session_id,
                 make_default=True,
-                actor=_actor(request, access),
-                configuration=access.configuration.id,
+                key=intents.idempotency_key(
+                    access.customer.id, "payment_method.complete", session_id
+                ),
             )
         except GatewayError as error:
-            return await self._list(request, access, errors={"add-payment-method": error.message})
+            failure = gateway_failure(error, form="add-payment-method")
+            return await self._list(request, access, failure.errors, failure.status)
         return await done(request, access, LIST_URL, _("Your payment method was added."))
 
     # -- actions ----------------------------------------------------------------------------------
     @post("/", name="payment_methods:add")
     async def add(self, request: Request, access: NamedDependency[CustomerAccess]) -> Response:
-        _require_feature(access)
+        features_on(access, service.enabled)
         data = await read_form(request)
         # Only these are ever written back into the form: never the card number or CVC.
         echoed = {name: data.get(name, "") for name in ECHOED_FIELDS}
@@ -151,21 +134,26 @@ class PaymentMethodsController(Controller):
         if intent is None:
             errors = {"number": _("This form has expired. Enter the card details again.")}
         if errors:
-            return await self._new_form(request, access, values=echoed, errors=errors)
+            return await _page(request, access, "new.html", values=echoed, errors=errors)
         try:
             await service.add_card(
                 gateway_of(request),
+                who(request, access),
                 access.customer,
                 form.card(),
                 make_default=form.wants_default,
                 key=intents.idempotency_key(access.customer.id, "payment_method.add", intent),
-                actor=_actor(request, access),
-                configuration=access.configuration.id,
             )
         except GatewayError as error:
-            field = GATEWAY_FIELDS.get(error.field or "", "number")
-            return await self._new_form(
-                request, access, values=echoed, errors={field: error.message}
+            failure = gateway_failure(error, form="number", intent=intent, fields=GATEWAY_FIELDS)
+            return await _page(
+                request,
+                access,
+                "new.html",
+                values=echoed,
+                errors=failure.errors,
+                status=failure.status,
+                new_intent=failure.new_intent,
             )
         return await done(request, access, LIST_URL, _("Your card was added."))
 
@@ -176,28 +164,27 @@ class PaymentMethodsController(Controller):
         access: NamedDependency[CustomerAccess],
         payment_method_id: FromPath[str],
     ) -> Response:
-        _require_feature(access)
+        features_on(access, service.enabled)
         data = await read_form(request)
         intent = intents.read_intent(data)
         anchor = f"card-{payment_method_id}"
         try:
             if intent is None:
                 await service.card(access.customer, payment_method_id)  # 404 before 422
-                return await self._list(
-                    request, access, errors={anchor: _("This form has expired. Try again.")}
-                )
+                return await self._list(request, access, {anchor: expired()})
             chosen = await service.make_default(
                 gateway_of(request),
+                who(request, access),
                 access.customer,
                 payment_method_id,
                 key=intents.idempotency_key(access.customer.id, "payment_method.default", intent),
-                actor=_actor(request, access),
-                configuration=access.configuration.id,
             )
         except service.NotFound as missing:
             raise NotFoundException() from missing
         except GatewayError as error:
-            return await self._list(request, access, errors={anchor: error.message})
+            return await self._list(
+                request, access, *gateway_failure(error, form=anchor, intent=intent)
+            )
         return await done(
             request,
             access,
@@ -212,7 +199,7 @@ class PaymentMethodsController(Controller):
         access: NamedDependency[CustomerAccess],
         payment_method_id: FromPath[str],
     ) -> Response:
-        _require_feature(access)
+        features_on(access, service.enabled)
         return await self._confirm_page(request, access, payment_method_id)
 
     @post("/{payment_method_id:str}/remove", name="payment_methods:remove")
@@ -222,37 +209,32 @@ class PaymentMethodsController(Controller):
         access: NamedDependency[CustomerAccess],
         payment_method_id: FromPath[str],
     ) -> Response:
-        _require_feature(access)
+        features_on(access, service.enabled)
         data = await read_form(request)
         intent = intents.read_intent(data)
+        form = "remove-title"
         if intent is None:
-            return await self._confirm_page(
-                request,
-                access,
-                payment_method_id,
-                errors={"remove-title": _("This form has expired. Try again.")},
-            )
+            return await self._confirm_page(request, access, payment_method_id, {form: expired()})
         try:
             removed = await service.remove(
                 gateway_of(request),
+                who(request, access),
                 access.customer,
                 payment_method_id,
                 key=intents.idempotency_key(access.customer.id, "payment_method.remove", intent),
-                actor=_actor(request, access),
-                configuration=access.configuration.id,
             )
         except service.NotFound as missing:
             raise NotFoundException() from missing
         except service.LastPaymentMethod:
             return await self._confirm_page(
-                request,
-                access,
-                payment_method_id,
-                errors={"remove-title": service.last_method_reason()},
+                request, access, payment_method_id, {form: service.last_method_reason()}
             )
         except GatewayError as error:
             return await self._confirm_page(
-                request, access, payment_method_id, errors={"remove-title": error.message}
+                request,
+                access,
+                payment_method_id,
+                *gateway_failure(error, form=form, intent=intent),
             )
         return await done(
             request, access, LIST_URL, _("%(card)s was removed.") % {"card": _label(removed)}
@@ -263,32 +245,18 @@ class PaymentMethodsController(Controller):
         self,
         request: Request,
         access: CustomerAccess,
-        *,
         errors: dict[str, str] | None = None,
+        status: int | None = None,
+        new_intent: Issuer | None = None,
     ) -> Response:
-        view = await service.payment_methods(access.customer)
-        return page(
+        return await _page(
             request,
-            "portal/payment_methods/list.html",
-            fragment="main_content",
-            status=422 if errors else 200,
-            context=await _context(access, view=view, errors=errors or {}),
-        )
-
-    async def _new_form(
-        self,
-        request: Request,
-        access: CustomerAccess,
-        *,
-        values: dict[str, str],
-        errors: dict[str, str] | None = None,
-    ) -> Response:
-        return page(
-            request,
-            "portal/payment_methods/new.html",
-            fragment="main_content",
-            status=422 if errors else 200,
-            context=await _context(access, values=values, errors=errors or {}),
+            access,
+            "list.html",
+            status=status,
+            view=await service.payment_methods(access.customer),
+            errors=errors or {},
+            new_intent=new_intent or Issuer(),
         )
 
     async def _confirm_page(
@@ -296,22 +264,21 @@ class PaymentMethodsController(Controller):
         request: Request,
         access: CustomerAccess,
         payment_method_id: str,
-        *,
         errors: dict[str, str] | None = None,
+        status: int | None = None,
+        new_intent: Issuer | None = None,
     ) -> Response:
         try:
             check = await service.removal(access.customer, payment_method_id)
         except service.NotFound as missing:
             raise NotFoundException() from missing
-        return page(
+        return await _page(
             request,
-            "portal/payment_methods/remove.html",
-            fragment="main_content",
-            status=422 if errors else 200,
-            context=await _context(
-                access,
-                removal=check,
-                reason=None if check.allowed else service.last_method_reason(),
-                errors=errors or {},
-            ),
+            access,
+            "remove.html",
+            status=status,
+            removal=check,
+            reason=None if check.allowed else service.last_method_reason(),
+            errors=errors or {},
+            new_intent=new_intent or Issuer(),
         )

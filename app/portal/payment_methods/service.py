@@ -2,26 +2,28 @@
 
 Reads come from the mirror tables; every change goes through the ``BillingGateway`` with the
 idempotency key of the submitted form, and each change that happens is recorded once in the audit
-log (a repeated submit of the same form is answered the same way and recorded nothing new).
+log (``activity.record_once``: a repeated submit of the same form is answered the same way and
+records nothing new).
+
+The last-payment-method rule is checked and the card detached under ``activity.customer_lock``,
+so two removals at once (two tabs, two cards) cannot both pass the check.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from app.audit import service as audit
-from app.audit.tables import AuditEvent
 from app.billing.gateway import AddPaymentMethodStart, BillingGateway, CardInput
-from app.billing.queries import ACTIVE_STATUSES
-from app.billing.tables import (
-    Customer,
-    IdempotencyRecord,
-    PaymentMethod,
-    Subscription,
-    SubscriptionItem,
-)
+from app.billing.queries import ACTIVE_STATUSES, CARD_COLUMNS, CardView
+from app.billing.tables import Customer, PaymentMethod, Subscription, SubscriptionItem
 from app.configuration.features import Features
 from app.i18n import gettext as _
+from app.portal import activity
+from app.portal.activity import Who
+
+ADDED = "payment_method.added"
+DEFAULT_SET = "payment_method.default_set"
+REMOVED = "payment_method.removed"
 
 
 class NotFound(Exception):
@@ -32,13 +34,7 @@ class LastPaymentMethod(Exception):
     """Removing this card would leave an active subscription without a payment method."""
 
 
-class CardRow(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    type: str
-    brand: str | None
-    last4: str | None
-    exp_month: int | None
-    exp_year: int | None
+class CardRow(CardView, frozen=True, kw_only=True):
     is_default: bool
     # Names of active subscriptions whose own default payment method is this card (and differs
     # from the customer's default).
@@ -76,16 +72,6 @@ def last_method_reason() -> str:
 
 
 # -- reads -----------------------------------------------------------------------------------------
-_CARD_COLUMNS = (
-    PaymentMethod.id,
-    PaymentMethod.type,
-    PaymentMethod.card_brand.as_alias("brand"),
-    PaymentMethod.card_last4.as_alias("last4"),
-    PaymentMethod.card_exp_month.as_alias("exp_month"),
-    PaymentMethod.card_exp_year.as_alias("exp_year"),
-)
-
-
 async def _subscription_overrides(customer: Customer) -> tuple[bool, dict[str, list[str]]]:
     """Whether the customer has an active subscription, and for each payment method that is an
     active subscription's own default (other than the customer's), the subscriptions' names."""
@@ -115,7 +101,7 @@ async def _subscription_overrides(customer: Customer) -> tuple[bool, dict[str, l
 async def payment_methods(customer: Customer) -> PaymentMethodsView:
     """The customer's payment methods, the default first, then newest first (three queries)."""
     rows = (
-        await PaymentMethod.select(*_CARD_COLUMNS)
+        await PaymentMethod.select(*CARD_COLUMNS)
         .where(PaymentMethod.customer == customer.id)
         .order_by(PaymentMethod.created, PaymentMethod.id, ascending=False)
     )
@@ -129,33 +115,28 @@ async def payment_methods(customer: Customer) -> PaymentMethodsView:
     return PaymentMethodsView(cards=cards, has_active_subscription=has_active)
 
 
-async def removal(customer: Customer, payment_method_id: str) -> Removal:
-    """The card to remove and whether the rules allow it; ``NotFound`` when the customer has no
-    such payment method."""
-    view = await payment_methods(customer)
-    card = next((c for c in view.cards if c.id == payment_method_id), None)
-    if card is None:
-        raise NotFound(payment_method_id)
-    return Removal(card=card, allowed=may_remove(len(view.cards), view.has_active_subscription))
-
-
-async def card(customer: Customer, payment_method_id: str) -> CardRow:
-    view = await payment_methods(customer)
+def _find(view: PaymentMethodsView, payment_method_id: str) -> CardRow:
     found = next((c for c in view.cards if c.id == payment_method_id), None)
     if found is None:
         raise NotFound(payment_method_id)
     return found
 
 
-async def _replayed(key: str) -> bool:
-    """True when this form (its idempotency key) was already carried out: the gateway will answer
-    the same without changing anything, and nothing new is recorded."""
-    return await IdempotencyRecord.exists().where(IdempotencyRecord.id == key)
+async def removal(customer: Customer, payment_method_id: str) -> Removal:
+    """The card to remove and whether the rules allow it; ``NotFound`` when the customer has no
+    such payment method."""
+    view = await payment_methods(customer)
+    allowed = may_remove(len(view.cards), view.has_active_subscription)
+    return Removal(card=_find(view, payment_method_id), allowed=allowed)
+
+
+async def card(customer: Customer, payment_method_id: str) -> CardRow:
+    return _find(await payment_methods(customer), payment_method_id)
 
 
 async def _detached_card(payment_method_id: str) -> CardRow | None:
     row = (
-        await PaymentMethod.select(*_CARD_COLUMNS)
+        await PaymentMethod.select(*CARD_COLUMNS)
         .where((PaymentMethod.id == payment_method_id) & PaymentMethod.customer.is_null())
         .first()
     )
@@ -182,64 +163,58 @@ async def start_add(
 
 async def add_card(
     gateway: BillingGateway,
+    who: Who,
     customer: Customer,
     card_input: CardInput,
     *,
     make_default: bool,
     key: str,
-    actor: audit.Actor,
-    configuration: str,
 ) -> str:
     """Attach a card typed into Portico's own form (sandbox); returns the new ``pm_`` id.
     Raises ``GatewayError`` (``CardDeclined``…) with a message for the customer."""
-    replay = await _replayed(key)
     before_default = customer.invoice_settings_default_payment_method
     pm_id = await gateway.add_card(
         customer.id, card_input, make_default=make_default, idempotency_key=key
     )
-    if not replay:
-        await _record_added(customer, pm_id, make_default, before_default, actor, configuration)
+    await _record_added(who, customer, pm_id, make_default, before_default, key)
     return pm_id
 
 
 async def complete_add(
     gateway: BillingGateway,
+    who: Who,
     customer: Customer,
     *,
     session_id: str,
     make_default: bool,
-    actor: audit.Actor,
-    configuration: str,
+    key: str,
 ) -> str:
-    """After the provider's hosted page (Stripe Checkout in setup mode) sent the customer back."""
+    """After the provider's hosted page (Stripe Checkout in setup mode) sent the customer back;
+    ``key`` comes from the session id, so coming back twice records one event."""
     before_default = customer.invoice_settings_default_payment_method
     pm_id = await gateway.complete_add_payment_method(
         customer.id, session_id=session_id, make_default=make_default
     )
-    seen = await AuditEvent.exists().where(
-        (AuditEvent.action == "payment_method.added") & (AuditEvent.object_id == pm_id)
-    )
-    if not seen:
-        await _record_added(customer, pm_id, make_default, before_default, actor, configuration)
+    await _record_added(who, customer, pm_id, make_default, before_default, key)
     return pm_id
 
 
 async def _record_added(
+    who: Who,
     customer: Customer,
     pm_id: str,
     make_default: bool,
     before_default: str | None,
-    actor: audit.Actor,
-    configuration: str,
+    key: str,
 ) -> None:
-    row = await PaymentMethod.select(*_CARD_COLUMNS).where(PaymentMethod.id == pm_id).first()
+    row = await PaymentMethod.select(*CARD_COLUMNS).where(PaymentMethod.id == pm_id).first()
     after: dict[str, object] = {"customer": customer.id, "default": make_default}
     if row is not None:
         after.update(_card_state(CardRow(**row, is_default=make_default, used_for=[])))
-    await audit.record(
-        actor,
-        "payment_method.added",
-        configuration=configuration,
+    await activity.record_once(
+        who,
+        ADDED,
+        key=key,
         object_type="payment_method",
         object_id=pm_id,
         before={"default_payment_method": before_default} if make_default else {},
@@ -248,25 +223,18 @@ async def _record_added(
 
 
 async def make_default(
-    gateway: BillingGateway,
-    customer: Customer,
-    payment_method_id: str,
-    *,
-    key: str,
-    actor: audit.Actor,
-    configuration: str,
+    gateway: BillingGateway, who: Who, customer: Customer, payment_method_id: str, *, key: str
 ) -> CardRow:
     """Make one of the customer's cards the default for invoices and subscriptions that have no
     default of their own. ``NotFound`` for a card the customer does not have."""
     chosen = await card(customer, payment_method_id)
-    replay = await _replayed(key)
     before = customer.invoice_settings_default_payment_method
     await gateway.set_default_payment_method(customer.id, chosen.id, idempotency_key=key)
-    if not replay and before != chosen.id:
-        await audit.record(
-            actor,
-            "payment_method.default_set",
-            configuration=configuration,
+    if before != chosen.id:
+        await activity.record_once(
+            who,
+            DEFAULT_SET,
+            key=key,
             object_type="customer",
             object_id=customer.id,
             before={"default_payment_method": before},
@@ -276,34 +244,26 @@ async def make_default(
 
 
 async def remove(
-    gateway: BillingGateway,
-    customer: Customer,
-    payment_method_id: str,
-    *,
-    key: str,
-    actor: audit.Actor,
-    configuration: str,
+    gateway: BillingGateway, who: Who, customer: Customer, payment_method_id: str, *, key: str
 ) -> CardRow:
     """Detach one of the customer's cards. ``NotFound`` for a card the customer does not have,
-    ``LastPaymentMethod`` when the rules keep it."""
-    replay = await _replayed(key)
-    try:
-        check = await removal(customer, payment_method_id)
-    except NotFound:
+    ``LastPaymentMethod`` when the rules keep it. The rule is checked, and the card detached,
+    under the customer's lock: of two removals at once, the second sees the first's result."""
+    if await activity.replayed(who, REMOVED, key):
         # The same form sent twice: the card is already detached; answer as the first time did.
-        detached = await _detached_card(payment_method_id) if replay else None
-        if detached is None:
-            raise
-        await gateway.detach_payment_method(customer.id, payment_method_id, idempotency_key=key)
-        return detached
-    if not check.allowed:
-        raise LastPaymentMethod(payment_method_id)
-    await gateway.detach_payment_method(customer.id, check.card.id, idempotency_key=key)
-    if not replay:
-        await audit.record(
-            actor,
-            "payment_method.removed",
-            configuration=configuration,
+        detached = await _detached_card(payment_method_id)
+        if detached is not None:
+            return detached
+    async with activity.customer_lock(customer.id):
+        current = await Customer.objects().where(Customer.id == customer.id).first() or customer
+        check = await removal(current, payment_method_id)
+        if not check.allowed:
+            raise LastPaymentMethod(payment_method_id)
+        await gateway.detach_payment_method(customer.id, check.card.id, idempotency_key=key)
+        await activity.record_once(
+            who,
+            REMOVED,
+            key=key,
             object_type="payment_method",
             object_id=check.card.id,
             before={**_card_state(check.card), "customer": customer.id,

@@ -16,24 +16,11 @@ import pytest
 
 from app.billing.stripe_gateway import StripeGateway
 from app.settings import Settings
-from tests.stripe_api import StripeAPIServer, StripeError
+from tests.billing.stripe.support import rejected_by_types
+from tests.stripe_api import StripeAPIServer
 from tests.stripe_api.fixtures import stripe_api  # noqa: F401  (fixture)
 
 WEBHOOK_SECRET = "whsec_portico_test_secret"
-
-
-def rejected_by_types(server: StripeAPIServer) -> list[str]:
-    """Requests whose parameters the ``stripe`` package's ``*Params`` types do not allow (the
-    server's own validator, run again on what was recorded)."""
-    problems = []
-    for request in server.requests:
-        if request.fault or request.replayed:
-            continue
-        try:
-            server.app.resolve(request.method, request.path, request.params)
-        except StripeError as error:
-            problems.append(f"{request.method} {request.path} {request.params}: {error.message}")
-    return problems
 
 
 @pytest.fixture(autouse=True, scope="session")

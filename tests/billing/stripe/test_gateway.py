@@ -34,7 +34,7 @@ from app.billing.tables import (
     TaxId,
 )
 from app.settings import Settings
-from tests.billing.stripe.conftest import rejected_by_types
+from tests.billing.stripe.support import rejected_by_types
 from tests.stripe_api import StripeAPIServer
 
 
@@ -745,6 +745,7 @@ async def test_hanging_stripe_fails_within_15_seconds(stripe_api: StripeAPIServe
     finally:
         await gateway.aclose()
     assert time.monotonic() - started < 15
+    assert gateway.health.degraded  # portal pages show the "billing unreachable" notice
 
 
 async def test_card_errors_become_card_declined(

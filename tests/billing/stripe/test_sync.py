@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from piccolo.table import Table
 
 from app import db as database
-from app.billing import stripe_sync
+from app.billing import stripe_backfill
+from app.billing.stripe_batch import upsert
 from app.billing.stripe_gateway import StripeGateway
-from app.billing.stripe_tables import StripeSyncCursor
-from app.billing.sync import upsert
+from app.billing.stripe_tables import StripeSyncCursor, StripeSyncRun
 from app.billing.tables import (
     Coupon,
     Customer,
@@ -137,19 +137,19 @@ async def test_backfill_resumes_after_interruptions_and_reruns_change_nothing(
             stripe_api.inject_fault("/v1/customers/*/tax_ids", status=500, should_retry=False)
 
     with pytest.raises(stripe.APIError):
-        await stripe_sync.backfill(client, progress=interrupt)
+        await stripe_backfill.backfill(client, progress=interrupt)
     assert await Customer.count() == 100
     assert await Product.count() == N
     assert await PromotionCode.count() == N
     stripe_api.clear_requests()
     with pytest.raises(stripe.APIError):
-        await stripe_sync.backfill(client, progress=interrupt)
+        await stripe_backfill.backfill(client, progress=interrupt)
     customer_pages = [r for r in stripe_api.requests if r.path == "/v1/customers"]
     assert customer_pages[0].params.get("starting_after")  # resumed, not started over
     assert not [r for r in stripe_api.requests if r.path == "/v1/products"]  # already done
 
     seen: list[tuple[str, int, bool]] = []
-    counts = await stripe_sync.backfill(client, progress=lambda *a: seen.append(a))
+    counts = await stripe_backfill.backfill(client, progress=lambda *a: seen.append(a))
     expected = server_counts(stripe_api)
     assert expected["customers"] == N
     assert expected["invoices"] == N
@@ -160,13 +160,13 @@ async def test_backfill_resumes_after_interruptions_and_reruns_change_nothing(
     assert await SubscriptionItem.count() == N
     assert await InvoiceLine.count() == N
     cursors = await StripeSyncCursor.select().where(StripeSyncCursor.id != "events")
-    assert len(cursors) == len(stripe_sync.STEP_NAMES)
+    assert len(cursors) == len(stripe_backfill.STEP_NAMES)
     assert all(c["done"] for c in cursors)
 
     # A finished pass: running again starts a new pass, and changes nothing.
     before = await snapshot()
     stripe_api.clear_requests()
-    await stripe_sync.backfill(client)
+    await stripe_backfill.backfill(client)
     assert (
         next(r for r in stripe_api.requests if r.path == "/v1/products").params.get(
             "starting_after"
@@ -241,3 +241,6 @@ async def test_cli_sync_and_reconcile(
     customer = await Customer.objects().where(Customer.id == payer["id"]).first()
     assert customer is not None
     assert customer.name == "Changed While Away"
+    [run] = await StripeSyncRun.select().output(load_json=True)
+    assert (run["trigger"], run["status"]) == ("cli", "succeeded")
+    assert run["counts"]["customers"] == 1

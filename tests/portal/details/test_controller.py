@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
 from app.billing.tables import Customer, TaxId
 from tests.helpers import JENNY, MAX, without_html
-from tests.portal.payment_methods.support import (
+from tests.portal.support import (
     audit_events,
     intents_on,
     set_features,
     signed_in,
+    success_target,
 )
 
 DETAILS = {
@@ -26,14 +26,6 @@ DETAILS = {
     "address_postal_code": "94105",
     "address_country": "US",
 }
-
-
-def success_target(response, htmx: bool) -> str:
-    if htmx:
-        assert response.status_code == 200, response.text
-        return json.loads(response.headers["HX-Location"])["path"]
-    assert response.status_code == 303, response.text
-    return response.headers["location"]
 
 
 async def stored(email: str) -> Customer:

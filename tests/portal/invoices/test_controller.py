@@ -13,7 +13,7 @@ from app.billing.gateway import InvoiceDocument, PaymentResult
 from app.billing.tables import Invoice
 from tests.helpers import JENNY, MAX, without_html
 from tests.portal.invoices.test_service import add_invoices
-from tests.portal.payment_methods.support import (
+from tests.portal.support import (
     audit_events,
     customer_by_email,
     intents_on,

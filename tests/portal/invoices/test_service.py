@@ -11,7 +11,7 @@ from app.billing.tables import Invoice, InvoiceLine
 from app.configuration.features import Features, InvoiceHistory
 from app.portal.invoices import service
 from tests.helpers import JENNY, MAX
-from tests.portal.payment_methods.support import customer_by_email
+from tests.portal.support import customer_by_email
 
 
 @pytest.mark.parametrize(

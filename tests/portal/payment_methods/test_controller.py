@@ -10,12 +10,13 @@ import pytest
 from app.billing.gateway import AddPaymentMethodStart
 from app.billing.tables import Customer, PaymentMethod
 from tests.helpers import JENNY, MAX, PAT, without_html
-from tests.portal.payment_methods.support import (
+from tests.portal.support import (
     audit_events,
     customer_by_email,
     intents_on,
     set_features,
     signed_in,
+    success_target,
 )
 
 CARD = {
@@ -26,15 +27,6 @@ CARD = {
     "make_default": "1",
 }
 DECLINED = {**CARD, "number": "4000 0000 0000 0002"}
-
-
-def success_target(response, htmx: bool) -> str:
-    """Where a successful action sends the browser: 303 Location, or htmx's HX-Location."""
-    if htmx:
-        assert response.status_code == 200, response.text
-        return json.loads(response.headers["HX-Location"])["path"]
-    assert response.status_code == 303, response.text
-    return response.headers["location"]
 
 
 async def cards_of(customer_id: str) -> list[dict]:
@@ -229,7 +221,8 @@ async def test_make_default(settings, demo, htmx: bool) -> None:
         events = await audit_events("payment_method.default_set")
         assert len(events) == 1
         assert events[0]["before"] == {"default_payment_method": old}
-        assert events[0]["after"] == {"default_payment_method": new}
+        assert events[0]["after"]["default_payment_method"] == new
+        assert events[0]["after"]["idempotency_key"]
         done = await jenny.get("/portal/payment-methods")
         assert "Mastercard ending in 4444 is now your default payment method." in done.text
 

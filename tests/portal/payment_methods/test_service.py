@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
 
+from app.audit import service as audit
+from app.audit.tables import AuditEvent
+from app.billing.sandbox import SandboxGateway
 from app.billing.tables import PaymentMethod, Subscription
 from app.configuration.features import Features, PaymentMethodUpdate
+from app.portal.activity import Who
 from app.portal.payment_methods import service
 from app.portal.payment_methods.forms import CardForm, luhn_ok, parse_expiry
 from app.web.forms import parse
 from tests.helpers import JENNY, MAX, PAT
-from tests.portal.payment_methods.support import customer_by_email
+from tests.portal.support import customer_by_email
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -129,3 +134,41 @@ def test_card_form_repr_hides_card_data() -> None:
     form, _ = parse(CardForm, {"number": "4242424242424242", "cvc": "987", "expiry": "1/40"})
     assert "4242" not in repr(form)
     assert "987" not in repr(form)
+
+
+class SlowDetach:
+    """The sandbox gateway, with a pause before each detach: without the customer's lock, two
+    removals would both pass the last-card check before either detached."""
+
+    def __init__(self, inner: SandboxGateway) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    async def detach_payment_method(self, *args, **kwargs) -> None:
+        await asyncio.sleep(0.05)
+        await self.inner.detach_payment_method(*args, **kwargs)
+
+
+async def test_two_removals_at_once_keep_the_last_card(demo, settings) -> None:
+    pat = await customer_by_email(PAT)  # trialing, one card
+    first = pat.invoice_settings_default_payment_method or ""
+    second = await _second_card(pat.id)
+    gateway = SlowDetach(SandboxGateway(settings))
+    who = Who(actor=audit.Actor(type="customer", id=pat.id, email=PAT), configuration="bpc")
+
+    async def remove(pm_id: str, key: str):
+        try:
+            return await service.remove(gateway, who, pat, pm_id, key=key)  # type: ignore[arg-type]
+        except service.LastPaymentMethod as refused:
+            return refused
+
+    results = await asyncio.gather(remove(first, "key_first_card"), remove(second, "key_second"))
+    removed = [r for r in results if isinstance(r, service.CardRow)]
+    refused = [r for r in results if isinstance(r, service.LastPaymentMethod)]
+    assert (len(removed), len(refused)) == (1, 1)
+    left = await PaymentMethod.select(PaymentMethod.id).where(PaymentMethod.customer == pat.id)
+    assert [row["id"] for row in left] == [first if removed[0].id == second else second]
+    events = await AuditEvent.select().where(AuditEvent.action == service.REMOVED)
+    assert [event["object_id"] for event in events] == [removed[0].id]

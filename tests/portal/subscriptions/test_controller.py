@@ -14,16 +14,13 @@ from app.billing.gateway import GatewayError, GatewayUnavailable
 from app.billing.tables import Subscription
 from app.web import formatting
 from tests.helpers import JENNY, LEE, MAX, PAT, without_html
-from tests.portal.subscriptions.support import (
-    LIST,
+from tests.portal.subscriptions.support import LIST, items_of, price_id, subscription_of
+from tests.portal.support import (
     FailingGateway,
     audit_events,
     intents_on,
-    items_of,
-    price_id,
     set_features,
     signed_in,
-    subscription_of,
     success_target,
 )
 

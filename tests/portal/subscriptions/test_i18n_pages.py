@@ -12,13 +12,8 @@ from babel.messages.pofile import write_po
 
 from app import i18n
 from tests.helpers import JENNY, LEE
-from tests.portal.subscriptions.support import (
-    LIST,
-    price_id,
-    set_features,
-    signed_in,
-    subscription_of,
-)
+from tests.portal.subscriptions.support import LIST, price_id, subscription_of
+from tests.portal.support import set_features, signed_in
 
 # Merchant and customer data (names, amounts, dates, codes), which is not translated.
 DATA = re.compile(

@@ -1,0 +1,1 @@
+from tests.helpers import fake_clock  # noqa: F401  (fixture)
