@@ -217,9 +217,20 @@ async def test_a_600_kb_image_is_refused(merchant):
     assert 'id="icon-error"' in response.text
 
 
-async def test_a_body_over_one_megabyte_is_refused_before_parsing(merchant):
+async def test_an_upload_over_one_megabyte_gets_the_message_beside_the_field(merchant):
+    # Regression: the global 1 MiB body limit used to answer the bare 413 page, losing the form.
     await signed_in(merchant)
     response = await upload(merchant, "icon", b"x" * (1024 * 1024 + 10), "huge.png", "image/png")
+    assert response.status_code == 422
+    assert "must be 512 KB or smaller" in response.text
+    assert 'id="icon-error"' in response.text
+
+
+async def test_a_body_over_the_upload_route_limit_is_refused_before_parsing(merchant):
+    await signed_in(merchant)
+    response = await upload(
+        merchant, "icon", b"x" * (8 * 1024 * 1024 + 10), "huge.png", "image/png"
+    )
     assert response.status_code == 413
 
 
