@@ -10,12 +10,26 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.settings import Settings
 
+STRIPE_HOSTED_PAGES = [
+    "https://checkout.stripe.com",
+    "https://invoice.stripe.com",
+    "https://pay.stripe.com",
+]
+
 
 def content_security_policy(settings: Settings) -> str:
     script_src = ["'self'"]
     htmx = urlsplit(settings.htmx_url)
     if htmx.scheme and htmx.netloc:
         script_src.append(f"{htmx.scheme}://{htmx.netloc}")
+    form_action = ["'self'"]
+    if settings.billing == "stripe":
+        # A form may answer with a redirect to Stripe's hosted Checkout or invoice page; browsers
+        # apply form-action to that redirect too.
+        form_action += STRIPE_HOSTED_PAGES
+        api = urlsplit(settings.stripe_api_base)
+        if api.scheme and api.netloc:  # a Stripe-API server of one's own (tests) hosts them
+            form_action.append(f"{api.scheme}://{api.netloc}")
     return "; ".join(
         [
             "default-src 'self'",
@@ -24,7 +38,7 @@ def content_security_policy(settings: Settings) -> str:
             "img-src 'self' data:",
             "font-src 'self'",
             "connect-src 'self'",
-            "form-action 'self'",
+            f"form-action {' '.join(form_action)}",
             "frame-ancestors 'none'",
             "base-uri 'none'",
             "object-src 'none'",

@@ -18,14 +18,11 @@ from e2e.support.stripe_world import StripeWorld, journey_email, seed_customer
 from tests.stripe_api import StripeAPIServer
 
 Fresh = Callable[[str], int]
+
+
 # Without JavaScript, "Pay invoice" is a form POST answered with 303 to Stripe's hosted invoice
 # page; the CSP's "form-action 'self'" makes Chrome block that redirect (another origin). Needs
 # the hosted pages' origin in form-action in Stripe mode (app/web/security.py).
-CSP_BLOCKS_HOSTED_INVOICE = pytest.mark.xfail(
-    strict=True, reason="CSP form-action 'self' blocks the redirect to the hosted invoice page"
-)
-
-
 def signed_in(
     page: Page, js: bool, server: LiveServer, mailbox: Mailbox, fresh: Fresh, email: str
 ) -> None:
@@ -184,8 +181,6 @@ def test_pay_the_open_invoice_on_the_hosted_invoice_page(
     stripe_portico: StripePortico,
     request: pytest.FixtureRequest,
 ) -> None:
-    if not js:
-        request.node.add_marker(CSP_BLOCKS_HOSTED_INVOICE)
     email = journey_email("pay", js)
     ids = stripe_world.customers[email]
     signed_in(page, js, live_server, mailbox, fresh_email, email)

@@ -165,3 +165,25 @@ async def test_https_pages(db, shop, settings):
     async with open_portal(secure, shop, base_url="https://portal.test") as portal:
         response = await portal.client.get(portal.login_path)
         assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+
+
+def test_stripe_mode_lets_forms_redirect_to_stripe_hosted_pages_only():
+    # Regression: with JavaScript off, "Pay invoice" answers 303 to Stripe's hosted invoice page,
+    # and form-action 'self' made the browser refuse to follow it.
+    from app.web.security import content_security_policy
+
+    sandbox = Settings(secret_key="k" * 40)
+    stripe = Settings(
+        secret_key="k" * 40,
+        billing="stripe",
+        stripe_secret_key="sk_test_x",
+        stripe_api_base="http://127.0.0.1:9999",
+    )
+    assert "form-action 'self';" in content_security_policy(sandbox)
+    policy = content_security_policy(stripe)
+    form_action = next(p for p in policy.split("; ") if p.startswith("form-action"))
+    assert form_action == (
+        "form-action 'self' https://checkout.stripe.com https://invoice.stripe.com "
+        "https://pay.stripe.com http://127.0.0.1:9999"
+    )
+    assert "script-src 'self' https://cdn.jsdelivr.net;" in policy
