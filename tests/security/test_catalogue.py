@@ -136,7 +136,7 @@ RULES: dict[str, list[str]] = {
         "tests/web/test_security.py::test_a_body_over_one_mebibyte_is_refused",
         "tests/security/test_routes.py::test_every_post_refuses_a_body_over_one_mebibyte",
         "tests/security/test_routes.py::test_every_text_field_refuses_an_over_long_value",
-        "tests/merchant/test_branding.py::test_a_body_over_one_megabyte_is_refused_before_parsing",
+        "tests/merchant/test_branding.py::test_a_body_over_the_upload_route_limit_is_refused_before_parsing",
     ],
     "client address: X-Forwarded-For only from trusted proxies": [
         "tests/security/test_proxies.py::test_a_trusted_proxy_sets_the_client_address",
