@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from litestar import Request, Response
 
 from app.billing.gateway import GatewayError, GatewayUnavailable
+from app.billing.health import billing_notice
 from app.configuration import service as configurations
 from app.i18n import gettext as _
 from app.login import sessions
@@ -59,8 +60,12 @@ async def render(
     status: int | None = None,
     **values: Any,
 ) -> Response:
-    """A portal page with ``values``; the status defaults to 422 when ``errors`` has any."""
+    """A portal page with ``values``; the status defaults to 422 when ``errors`` has any. While
+    the billing provider is unreachable, the page says so in its status region."""
     context = {**await portal_context(access, nav), **values}
+    notice = billing_notice(request)
+    if notice:
+        context["flashes"] = [{"message": notice, "level": "warning"}, *context["flashes"]]
     if status is None:
         status = 422 if context["errors"] else 200
     return page(request, template, fragment="main_content", context=context, status=status)

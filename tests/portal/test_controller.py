@@ -159,3 +159,22 @@ async def test_a_switched_off_portal_signs_everyone_out(portal):
     response = await portal.client.get("/portal")
     assert response.status_code == 401
     assert await WebSession.count() == 0
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["no-js", "htmx"])
+async def test_portal_pages_say_when_billing_is_unreachable(portal, htmx, monkeypatch):
+    # The Stripe gateway marks billing degraded when Stripe does not answer
+    # (app.billing.health); every portal page then says so in its status region.
+    from app.portal import responses
+
+    await portal.sign_in(JENNY)
+    quiet = await portal.client.get("/portal", headers=_headers(htmx))
+    assert "temporarily unreachable" not in quiet.text
+    monkeypatch.setattr(
+        responses, "billing_notice", lambda request: "Billing is temporarily unreachable."
+    )
+    for url in ("/portal", "/portal/subscriptions", "/portal/invoices"):
+        response = await portal.client.get(url, headers=_headers(htmx))
+        assert response.status_code == 200, url
+        assert 'role="status"' in response.text
+        assert "Billing is temporarily unreachable." in response.text, url
