@@ -145,6 +145,12 @@ def _demo_secret(var_dir: Path) -> str:
 )
 def demo(host: str, port: int, seed_only: bool) -> None:
     env = _load()
+    if env.billing == "stripe":
+        # The demo's customers are made up: they must never land in a mirror of real Stripe data.
+        raise click.ClickException(
+            "PORTICO_BILLING: the demo seeds sandbox data; unset PORTICO_BILLING=stripe "
+            "(with Stripe, use `portico stripe sync` and `portico serve`)"
+        )
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     overrides: dict[str, object] = {"mail_catcher": True}
     if not env.secret_key:

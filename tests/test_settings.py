@@ -127,6 +127,21 @@ async def test_serve_without_a_secret_key_stops_with_one_line(tmp_path):
     assert "Traceback" not in err
 
 
+async def test_the_demo_refuses_to_seed_a_stripe_mirror(tmp_path):
+    code, out, err = await _portico(
+        tmp_path,
+        "demo",
+        "--seed-only",
+        PORTICO_BILLING="stripe",
+        PORTICO_STRIPE_SECRET_KEY="sk_test_x",
+    )
+    assert code != 0
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "PORTICO_BILLING" in lines[0]
+    assert not (tmp_path / "var").exists() or not any((tmp_path / "var").glob("*.sqlite3"))
+
+
 async def test_a_bad_environment_value_stops_with_one_line(tmp_path):
     code, out, err = await _portico(tmp_path, "migrate", PORTICO_SMTP_PORT="abc")
     assert code != 0
