@@ -18,6 +18,7 @@ from piccolo.columns.combination import WhereRaw
 
 from app import clock, db
 from app.audit.tables import AuditEvent
+from app.configuration.features import reason_labels  # noqa: F401 (used by the activity page)
 from app.i18n import gettext as _
 
 PER_PAGE = 50
@@ -320,21 +321,6 @@ def export_filename(now: datetime | None = None) -> str:
 
 
 # -- cancellations ------------------------------------------------------------------------------
-def reason_labels() -> dict[str, str]:
-    """Stripe's eight cancellation reasons with Stripe's labels, in Stripe's order: the same
-    messages the customer's cancel form shows (``app.portal.subscriptions``)."""
-    return {
-        "too_expensive": _("It's too expensive"),
-        "missing_features": _("I need more features"),
-        "switched_service": _("I found an alternative"),
-        "unused": _("I no longer need it"),
-        "customer_service": _("Customer service was less than expected"),
-        "too_complex": _("Ease of use was less than expected"),
-        "low_quality": _("Quality was less than expected"),
-        "other": _("Other reason"),
-    }
-
-
 class CancellationComment(msgspec.Struct, frozen=True):
     created_at: datetime
     email: str

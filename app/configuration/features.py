@@ -8,6 +8,8 @@ from typing import Literal
 
 import msgspec
 
+from app.i18n import gettext as _
+
 CANCELLATION_REASONS = (
     "too_expensive",
     "missing_features",
@@ -18,6 +20,22 @@ CANCELLATION_REASONS = (
     "low_quality",
     "other",
 )
+
+
+def reason_labels() -> dict[str, str]:
+    """Stripe's eight cancellation reasons with Stripe's labels, in Stripe's order."""
+    return {
+        "too_expensive": _("It's too expensive"),
+        "missing_features": _("I need more features"),
+        "switched_service": _("I found an alternative"),
+        "unused": _("I no longer need it"),
+        "customer_service": _("Customer service was less than expected"),
+        "too_complex": _("Ease of use was less than expected"),
+        "low_quality": _("Quality was less than expected"),
+        "other": _("Other reason"),
+    }
+
+
 CustomerField = Literal["name", "address", "phone", "shipping", "tax_id"]
 ProrationBehavior = Literal["none", "create_prorations", "always_invoice"]
 ScheduleCondition = Literal["decreasing_item_amount", "shortening_interval"]

@@ -17,6 +17,7 @@ from litestar.params import FromPath
 
 from app.configuration import editing, feature_form
 from app.configuration import service as configurations
+from app.configuration.features import reason_labels
 from app.configuration.tables import PortalConfiguration
 from app.i18n import gettext as _
 from app.i18n import ngettext
@@ -73,16 +74,7 @@ def labels() -> dict[str, dict[str, str]]:
             ),
         },
         # Stripe's eight reasons, with Stripe's labels (as the portal's cancellation page shows).
-        "reasons": {
-            "too_expensive": _("It's too expensive"),
-            "missing_features": _("I need more features"),
-            "switched_service": _("I found an alternative"),
-            "unused": _("I no longer need it"),
-            "customer_service": _("Customer service was less than expected"),
-            "too_complex": _("Ease of use was less than expected"),
-            "low_quality": _("Quality was less than expected"),
-            "other": _("Other reason"),
-        },
+        "reasons": reason_labels(),
         "allowed_updates": {
             "price": _("Switch plans: choose another of the products and prices below."),
             "quantity": _("Change the quantity, within the limits set for each product below."),

@@ -8,25 +8,11 @@ import msgspec
 from app.audit.tables import AuditEvent
 from app.billing.queries import Discount, SubscriptionView
 from app.billing.tables import Coupon
-from app.configuration.features import CANCELLATION_REASONS, Features
+from app.configuration.features import CANCELLATION_REASONS, Features, reason_labels
 from app.i18n import gettext as _
 from app.portal.subscriptions.eligibility import cancel_blocker
 from app.portal.subscriptions.forms import CancelForm
 from app.portal.subscriptions.messages import OFFER_ACCEPTED, OFFER_SHOWN, discount_terms
-
-
-def reason_labels() -> dict[str, str]:
-    """Stripe's eight cancellation reasons with Stripe's labels."""
-    return {
-        "too_expensive": _("It's too expensive"),
-        "missing_features": _("I need more features"),
-        "switched_service": _("I found an alternative"),
-        "unused": _("I no longer need it"),
-        "customer_service": _("Customer service was less than expected"),
-        "too_complex": _("Ease of use was less than expected"),
-        "low_quality": _("Quality was less than expected"),
-        "other": _("Other reason"),
-    }
 
 
 def cancel_reasons(features: Features) -> list[tuple[str, str]]:
