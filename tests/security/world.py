@@ -26,7 +26,7 @@ from app.billing.tables import Customer, Invoice, PaymentMethod, Subscription, T
 from app.configuration.tables import BrandAsset
 from tests.helpers import BASE_URL, HX, JENNY, PAT, Portal, csrf_token
 from tests.merchant.support import EMAIL, PASSWORD
-from tests.portal.payment_methods.support import set_features
+from tests.portal.support import set_features
 
 # Path parameters that name a customer's object: the IDOR rule covers every route that has one.
 OBJECT_TABLES = {
