@@ -5,28 +5,40 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.billing.demo_offers import RETENTION_COUPON
+from e2e.support.customers import changed_features
 from e2e.support.database import PorticoDatabase
-from e2e.support.journeys import sign_in
 from e2e.support.mailbox import Mailbox
+from e2e.support.portal import (
+    assert_stayed_in_document,
+    button,
+    follow,
+    heading,
+    open_page,
+    sign_in_to_portal,
+)
 from e2e.support.server import LiveServer
 from e2e.support.stripe_portico import StripePortico
 from e2e.support.stripe_world import StripeWorld, journey_email, seed_customer
 from tests.stripe_api import StripeAPIServer
+from tests.stripe_api.app import RecordedRequest
 
 Fresh = Callable[[str], int]
+TIMES = "\u00d7"  # the multiplication sign between a plan and its quantity
 
 
-# Without JavaScript, "Pay invoice" is a form POST answered with 303 to Stripe's hosted invoice
-# page; the CSP's "form-action 'self'" makes Chrome block that redirect (another origin). Needs
-# the hosted pages' origin in form-action in Stripe mode (app/web/security.py).
 def signed_in(
     page: Page, js: bool, server: LiveServer, mailbox: Mailbox, fresh: Fresh, email: str
 ) -> None:
-    sign_in(page, server, js, mailbox, email, fresh(email))
+    """Signed in through the login link (passcode requests paced under the server's per-IP
+    limit, as the sandbox journeys do)."""
+    sign_in_to_portal(page, server, js, mailbox, fresh, email)
 
 
 def open_section(page: Page, name: str, heading: str | None = None) -> None:
@@ -236,3 +248,366 @@ def test_download_the_invoice_pdf(
     )
     assert (portico_pdf.status, portico_pdf.headers["location"]) == (303, pdf_url)
     page.wait_for_url(pdf_url)
+
+
+# -- helpers of the journeys below --------------------------------------------------------------
+SUBSCRIPTIONS = "/portal/subscriptions"
+
+
+def subscription_writes(stripe_api: StripeAPIServer, subscription: str) -> list[RecordedRequest]:
+    """The updates Stripe applied to a subscription (failures and idempotent replays left out)."""
+    return [
+        r
+        for r in stripe_api.requests
+        if r.method == "POST"
+        and r.path == f"/v1/subscriptions/{subscription}"
+        and r.status == 200
+        and not r.replayed
+    ]
+
+
+def with_retention_offer(features: dict[str, Any]) -> None:
+    """The demo's retention coupon (synced from Stripe) offered before a cancellation."""
+    features["subscription_cancel"]["retention_coupon"] = RETENTION_COUPON
+
+
+def cancelling_now_with_offer(features: dict[str, Any]) -> None:
+    with_retention_offer(features)
+    features["subscription_cancel"]["mode"] = "immediately"
+
+
+def with_pause(features: dict[str, Any]) -> None:
+    features["subscription_pause"]["enabled"] = True
+
+
+def coupon_of(discount: dict[str, Any]) -> str:
+    """A discount's coupon id (``source.coupon`` in current API versions)."""
+    coupon = (discount.get("source") or {}).get("coupon") or discount.get("coupon")
+    return coupon["id"] if isinstance(coupon, dict) else coupon
+
+
+def after_webhooks(page: Page, stripe_portico: StripePortico, path: str, title: str) -> None:
+    """Once Stripe's webhooks for the journey's changes reached Portico (which re-fetches the
+    objects they name), load the page again: the mirror must still show the change."""
+    stripe_portico.relay.flush()
+    page.goto(path)
+    expect(heading(page, title)).to_be_visible()
+
+
+def cents(text: str) -> int:
+    """The first dollar amount in a text, in cents ("$1,234.50 on …" → 123450)."""
+    found = re.search(r"\$([\d,]+)\.(\d\d)", text)
+    assert found, f"no amount in {text!r}"
+    return int(found[1].replace(",", "")) * 100 + int(found[2])
+
+
+def filled(address: dict[str, Any] | None) -> dict[str, Any]:
+    return {key: value for key, value in (address or {}).items() if value}
+
+
+def tax_ids_on_stripe(stripe_api: StripeAPIServer, customer: str) -> list[tuple[str, str, str]]:
+    listed = stripe_api.call("GET", f"/v1/customers/{customer}/tax_ids")
+    return [(t["type"], t["value"], t["country"]) for t in listed["data"]]
+
+
+# -- more journeys --------------------------------------------------------------------------------
+def test_change_quantity_with_a_preview_then_confirm(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    stripe_portico: StripePortico,
+) -> None:
+    email = journey_email("quantity", js)
+    subscription = stripe_world.customers[email]["subscription"]
+    signed_in(page, js, live_server, mailbox, fresh_email, email)
+    open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
+    card = page.locator(f"#sub-{subscription}")
+    expect(card.get_by_role("heading", level=2)).to_contain_text(f"Team {TIMES} 5")
+
+    follow(page, js, button(card, "Change plan"))
+    expect(heading(page, "Change plan")).to_be_visible()
+    quantity = page.get_by_label("Quantity", exact=True)
+    expect(quantity).to_have_value("5")
+    quantity.fill("8")
+    follow(page, js, button(page, "Continue"))
+
+    expect(heading(page, "Confirm your plan change")).to_be_visible()
+    lines = page.get_by_role("table", name="Charges and credits for this change")
+    expect(lines.get_by_role("row").filter(has_text="Unused time on")).to_have_count(1)
+    expect(lines.get_by_role("row").filter(has_text="Remaining time on")).to_have_count(1)
+    main = page.get_by_role("main")
+    expect(main.locator("dt", has_text="New plan").locator("+ dd")).to_contain_text(f"{TIMES} 8")
+    # Prorations go on the next invoice (the configuration's "create_prorations").
+    expect(main.locator("dt", has_text="Amount due now").locator("+ dd")).to_have_text("$0.00")
+    next_invoice = main.locator("dt", has_text="Next invoice").locator("+ dd")
+    expect(next_invoice).to_have_text(re.compile(r"^\$[\d,]+\.\d\d on \w"))
+    previewed = cents(next_invoice.inner_text())
+    assert stripe_api.get(subscription)["items"]["data"][0]["quantity"] == 5, "preview wrote"
+    writes_before = len(subscription_writes(stripe_api, subscription))
+    follow(page, js, button(page, "Confirm change"))
+
+    flash(page, "Your plan was changed.")
+    expect(card.get_by_role("heading", level=2)).to_contain_text(f"Team {TIMES} 8")
+    assert_stayed_in_document(page, js)
+    writes = subscription_writes(stripe_api, subscription)[writes_before:]
+    assert len(writes) == 1, [w.params for w in writes]
+    item = stripe_api.get(subscription)["items"]["data"][0]
+    assert (item["price"]["id"], item["quantity"]) == (stripe_world.price("team"), 8)
+    # The next invoice Stripe now has in store is the one previewed (give or take a cent: the
+    # prorations are a few seconds shorter than when they were previewed).
+    upcoming = stripe_api.call("POST", "/v1/invoices/create_preview", subscription=subscription)
+    assert abs(upcoming["amount_due"] - previewed) <= 1, (upcoming["amount_due"], previewed)
+
+    # Back. JS on: the plan form htmx pushed, loaded whole. JS off: the browser posts the
+    # preview's form again; the change is made, so the plan form says so. Stripe is not asked
+    # to change anything again.
+    page.go_back()
+    expect(heading(page, "Change plan")).to_be_visible()
+    if js:
+        expect(page.get_by_label("Quantity", exact=True)).to_have_value("8")
+    else:
+        expect(page.get_by_role("alert")).to_contain_text("Choose a different plan or quantity")
+    after_webhooks(page, stripe_portico, SUBSCRIPTIONS, "Subscriptions")
+    expect(card.get_by_role("heading", level=2)).to_contain_text(f"Team {TIMES} 8")
+    assert len(subscription_writes(stripe_api, subscription)[writes_before:]) == 1
+
+
+def test_cancel_accepting_the_retention_offer(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    portico_db: PorticoDatabase,
+    stripe_portico: StripePortico,
+) -> None:
+    email = journey_email("offer", js)
+    subscription = stripe_world.customers[email]["subscription"]
+    signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with changed_features(portico_db, with_retention_offer):
+        open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
+        card = page.locator(f"#sub-{subscription}")
+        follow(page, js, button(card, "Cancel subscription"))
+        expect(heading(page, "Cancel subscription")).to_be_visible()
+        page.get_by_role("radio", name="It's too expensive").check()
+        follow(page, js, button(page, "Continue"))
+
+        expect(heading(page, "Before you go")).to_be_visible()
+        offer = page.locator("#offer")
+        expect(offer).to_contain_text("Stay with us and get 20% off for 3 months.")
+        follow(page, js, button(offer, "Accept offer"))
+
+        flash(page, "Thank you for staying: 20% off for 3 months has been applied")
+        discount = card.locator("dt", has_text="Discount").locator("+ dd")
+        expect(discount).to_contain_text("20% off for 3 months")
+        expect(card.get_by_role("heading", level=2)).not_to_contain_text("Cancels soon")
+        expect(button(card, "Cancel subscription")).to_be_visible()
+        assert_stayed_in_document(page, js)
+    on_stripe = stripe_api.get(subscription)
+    assert (on_stripe["status"], on_stripe["cancel_at_period_end"]) == ("active", False)
+    [discount_id] = on_stripe["discounts"]
+    assert coupon_of(stripe_api.get(discount_id)) == RETENTION_COUPON
+    after_webhooks(page, stripe_portico, SUBSCRIPTIONS, "Subscriptions")
+    expect(card.locator("dt", has_text="Discount").locator("+ dd")).to_contain_text("20% off")
+
+
+def test_cancel_immediately_declining_the_offer(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    portico_db: PorticoDatabase,
+    stripe_portico: StripePortico,
+) -> None:
+    email = journey_email("cancel_now", js)
+    subscription = stripe_world.customers[email]["subscription"]
+    signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with changed_features(portico_db, cancelling_now_with_offer):
+        open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
+        card = page.locator(f"#sub-{subscription}")
+        follow(page, js, button(card, "Cancel subscription"))
+        expect(heading(page, "Cancel subscription")).to_be_visible()
+        expect(page.get_by_role("main")).to_contain_text(
+            "your subscription ends immediately and you lose access straight away"
+        )
+        page.get_by_role("radio", name="I found an alternative").check()
+        page.get_by_label("Anything else you would like to tell us?").fill("Moving on, thanks.")
+        follow(page, js, button(page, "Continue"))
+
+        expect(heading(page, "Before you go")).to_be_visible()
+        expect(page.locator("#offer")).to_contain_text("20% off for 3 months")
+        expect(page.get_by_role("main")).to_contain_text("Your subscription will end immediately")
+        follow(page, js, button(page, "Confirm cancellation"))
+
+        flash(page, "Your subscription was canceled immediately.")
+        expect(card.get_by_role("heading", level=2)).to_contain_text("Canceled")
+        expect(button(card, "Cancel subscription")).to_have_count(0)
+        assert_stayed_in_document(page, js)
+    on_stripe = stripe_api.get(subscription)
+    assert on_stripe["status"] == "canceled"
+    assert on_stripe["ended_at"] is not None
+    details = on_stripe["cancellation_details"]
+    assert (details["feedback"], details["comment"]) == ("switched_service", "Moving on, thanks.")
+    assert on_stripe["discounts"] == []  # the offer was declined
+    after_webhooks(page, stripe_portico, SUBSCRIPTIONS, "Subscriptions")
+    expect(card.get_by_role("heading", level=2)).to_contain_text("Canceled")
+
+
+def test_pause_payments_until_a_date_then_resume(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    portico_db: PorticoDatabase,
+    stripe_portico: StripePortico,
+) -> None:
+    email = journey_email("pause", js)
+    subscription = stripe_world.customers[email]["subscription"]
+    resume_on = datetime.now(UTC).date() + timedelta(days=14)
+    signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with changed_features(portico_db, with_pause):
+        open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
+        card = page.locator(f"#sub-{subscription}")
+        follow(page, js, button(card, "Pause subscription"))
+        expect(heading(page, "Pause subscription")).to_be_visible()
+        page.get_by_role("radio", name="Until a date").check()
+        page.get_by_label("Resume on", exact=True).fill(resume_on.isoformat())
+        follow(page, js, button(page, "Pause subscription"))
+
+        flash(page, "Payments are paused until")
+        expect(card).to_contain_text("Payments paused until")
+        expect(button(card, "Resume subscription")).to_be_visible()
+        resumes_at = int(datetime.combine(resume_on, time(0), tzinfo=UTC).timestamp())
+        pause = stripe_api.get(subscription)["pause_collection"]
+        assert pause == {"behavior": "void", "resumes_at": resumes_at}
+
+        follow(page, js, button(card, "Resume subscription"))
+        flash(page, "Payments have resumed.")
+        expect(card).not_to_contain_text("Payments paused")
+        expect(button(card, "Pause subscription")).to_be_visible()
+        assert_stayed_in_document(page, js)
+    assert stripe_api.get(subscription)["pause_collection"] is None
+    after_webhooks(page, stripe_portico, SUBSCRIPTIONS, "Subscriptions")
+    expect(card).not_to_contain_text("Payments paused")
+
+
+def test_make_another_card_default_and_remove_the_old_one(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    stripe_portico: StripePortico,
+) -> None:
+    email = journey_email("cards", js)
+    ids = stripe_world.customers[email]
+    visa, mastercard = ids["payment_method"], ids["second_payment_method"]
+    signed_in(page, js, live_server, mailbox, fresh_email, email)
+    open_page(page, js, "/portal/payment-methods", "Payment methods")
+    old, new = page.locator(f"#card-{visa}"), page.locator(f"#card-{mastercard}")
+    expect(old).to_contain_text("Visa ending in 4242")
+    expect(old.get_by_text("Default", exact=True)).to_be_visible()
+    expect(new).to_contain_text("Mastercard ending in 4444")
+
+    follow(page, js, button(new, "Make default"))
+    flash(page, "Mastercard ending in 4444 is now your default payment method.")
+    expect(new.get_by_text("Default", exact=True)).to_be_visible()
+    expect(old.get_by_text("Default", exact=True)).to_have_count(0)
+    default = stripe_api.get(ids["customer"])["invoice_settings"]["default_payment_method"]
+    assert default == mastercard
+
+    follow(page, js, old.get_by_role("link", name="Remove", exact=True))
+    expect(heading(page, "Remove Visa ending in 4242?")).to_be_visible()
+    follow(page, js, button(page, "Remove"))
+    flash(page, "Visa ending in 4242 was removed.")
+    expect(old).to_have_count(0)
+    expect(new.get_by_text("Default", exact=True)).to_be_visible()
+    assert_stayed_in_document(page, js)
+    assert stripe_api.get(visa)["customer"] is None
+    default = stripe_api.get(ids["customer"])["invoice_settings"]["default_payment_method"]
+    assert default == mastercard
+    after_webhooks(page, stripe_portico, "/portal/payment-methods", "Payment methods")
+    expect(old).to_have_count(0)
+    expect(new.get_by_text("Default", exact=True)).to_be_visible()
+
+
+def test_edit_billing_details_and_a_vat_id(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    stripe_portico: StripePortico,
+) -> None:
+    email = journey_email("details", js)
+    customer = stripe_world.customers[email]["customer"]
+    signed_in(page, js, live_server, mailbox, fresh_email, email)
+    open_page(page, js, "/portal/details", "Billing details")
+    expect(page.get_by_label("Address line 1", exact=True)).to_have_value("510 Townsend St")
+
+    page.get_by_label("Name", exact=True).fill("Jenny Rosen GmbH")
+    page.get_by_label("Phone", exact=True).fill("+49 30 1234567")
+    page.get_by_label("Address line 1", exact=True).fill("Torstra\u00dfe 109")
+    page.get_by_label("City", exact=True).fill("Berlin")
+    page.get_by_label("Postal code", exact=True).fill("10119")
+    page.get_by_label("Country", exact=True).select_option(label="Germany")
+    page.get_by_label("Shipping name", exact=True).fill("Jenny Rosen")
+    page.get_by_label("Shipping address line 1", exact=True).fill("Am Sandtorkai 1")
+    page.get_by_label("Shipping city", exact=True).fill("Hamburg")
+    page.get_by_label("Shipping postal code", exact=True).fill("20457")
+    page.get_by_label("Shipping country", exact=True).select_option(label="Germany")
+    follow(page, js, button(page, "Save"))
+
+    flash(page, "Your billing details were saved.")
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Jenny Rosen GmbH")
+    expect(page.get_by_label("City", exact=True)).to_have_value("Berlin")
+    expect(page.get_by_label("Shipping city", exact=True)).to_have_value("Hamburg")
+    on_stripe = stripe_api.get(customer)
+    assert (on_stripe["name"], on_stripe["phone"]) == ("Jenny Rosen GmbH", "+49 30 1234567")
+    assert filled(on_stripe["address"]) == {
+        "line1": "Torstra\u00dfe 109",
+        "city": "Berlin",
+        "postal_code": "10119",
+        "country": "DE",
+    }
+    assert on_stripe["shipping"]["name"] == "Jenny Rosen"
+    assert filled(on_stripe["shipping"]["address"]) == {
+        "line1": "Am Sandtorkai 1",
+        "city": "Hamburg",
+        "postal_code": "20457",
+        "country": "DE",
+    }
+
+    taxes = page.get_by_role("region", name="Tax IDs")
+    taxes.get_by_label("Tax ID type", exact=True).select_option("eu_vat")
+    taxes.get_by_label("Tax ID", exact=True).fill("DE123456789")
+    follow(page, js, button(taxes, "Add tax ID"))
+    flash(page, "Tax ID DE123456789 was added.")
+    item = taxes.get_by_role("listitem").filter(has_text="DE123456789")
+    expect(item).to_contain_text("EU VAT")
+    assert tax_ids_on_stripe(stripe_api, customer) == [("eu_vat", "DE123456789", "DE")]
+
+    follow(page, js, button(item, "Remove"))
+    flash(page, "Tax ID DE123456789 was removed.")
+    expect(taxes).to_contain_text("No tax IDs yet.")
+    assert_stayed_in_document(page, js)
+    assert tax_ids_on_stripe(stripe_api, customer) == []
+    after_webhooks(page, stripe_portico, "/portal/details", "Billing details")
+    expect(taxes).to_contain_text("No tax IDs yet.")
+    expect(page.get_by_label("Shipping city", exact=True)).to_have_value("Hamburg")

@@ -3,7 +3,9 @@
 The demo's plans (Starter, Team, Business; monthly and yearly, from ``app.billing.demo_people``)
 and customers shaped like the demo's Jenny Rosen: a default card, 5 seats of Team monthly (its first
 invoice paid) and one open one-off invoice. Each journey (and each JavaScript mode) gets its own
-customer, so the journeys change nothing another one looks at.
+customer, so the journeys change nothing another one looks at. The demo's retention coupon
+(``STAY20``, 20% off for 3 months) is in Stripe too, so the sync brings it into the mirror; the
+configuration offers it only where a journey turns it on.
 """
 
 from __future__ import annotations
@@ -11,10 +13,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.billing.demo_offers import RETENTION_COUPON
 from app.billing.demo_people import PLANS
 from tests.stripe_api import StripeAPIServer
 
-JOURNEYS = ("plan", "cancel", "card", "pay", "pdf")
+JOURNEYS = (
+    "plan",
+    "quantity",
+    "cancel",
+    "offer",
+    "cancel_now",
+    "pause",
+    "card",
+    "cards",
+    "pay",
+    "pdf",
+    "details",
+)
 OPEN_INVOICE = ("Extra seats for March", 5800)  # description, amount in cents
 
 
@@ -48,6 +63,17 @@ def seed_catalog(server: StripeAPIServer, world: StripeWorld) -> None:
                 recurring={"interval": interval},
             )
             world.prices[f"{plan.key}_{interval}"] = price["id"]
+
+
+def seed_offers(server: StripeAPIServer) -> None:
+    """The demo's retention coupon, with the demo's id and terms."""
+    server.create_coupon(
+        id=RETENTION_COUPON,
+        name="20% off for 3 months",
+        percent_off=20,
+        duration="repeating",
+        duration_in_months=3,
+    )
 
 
 def seed_customer(
@@ -90,13 +116,14 @@ def seed(server: StripeAPIServer) -> StripeWorld:
     """The catalogue and one customer per journey and JavaScript mode (synced into Portico)."""
     world = StripeWorld()
     seed_catalog(server, world)
+    seed_offers(server)
     for journey in JOURNEYS:
         for js in (True, False):
             # The card journey adds a Visa through Checkout: start it with a Mastercard. The plan
             # journey upgrades: start it on Starter.
             card = "pm_card_mastercard" if journey == "card" else "pm_card_visa"
             plan, quantity = ("starter", 1) if journey == "plan" else ("team", 5)
-            seed_customer(
+            ids = seed_customer(
                 server,
                 world,
                 journey_email(journey, js),
@@ -105,4 +132,7 @@ def seed(server: StripeAPIServer) -> StripeWorld:
                 quantity=quantity,
                 card=card,
             )
+            if journey == "cards":  # a second card, to make default and to remove
+                second = server.create_payment_method(ids["customer"], card="pm_card_mastercard")
+                ids["second_payment_method"] = second["id"]
     return world
