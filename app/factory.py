@@ -18,7 +18,7 @@ from app import logging as app_logging
 from app.billing.provider import make_gateway
 from app.billing.webhooks import stripe_webhook
 from app.configuration.controller import BrandingController
-from app.login import delivery
+from app.login import delivery, sessions
 from app.login.controller import LoginController
 from app.mail import service as mail
 from app.mail import settings as mail_settings
@@ -35,9 +35,10 @@ from app.portal.subscriptions.controller import SubscriptionsController
 from app.settings import Settings
 from app.web import health
 from app.web.errors import error_page, exception_handlers
+from app.web.redis_store import RedisStore
 from app.web.security import SecurityHeaders
 from app.web.templating import STATIC_DIR, make_environment, template_config
-from app.web.throttle import MemoryThrottle
+from app.web.throttle import MemoryThrottle, RedisThrottle, Throttle
 
 log = logging.getLogger("portico")
 
@@ -102,10 +103,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     gateway = make_gateway(settings)
     mail.register("passcode", delivery.passcode_preparer(settings, gateway))
+    # PORTICO_REDIS_URL: per-address throttles shared by every instance, and a session cache in
+    # front of the sessions table. Without it (or while Redis is down): this process and the
+    # database, as before.
+    redis = RedisStore(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+    throttle: Throttle = RedisThrottle(redis) if redis is not None else MemoryThrottle()
+    session_cache = sessions.SessionCache(redis) if redis is not None else None
+    replaced_cache: list[sessions.SessionCache | None] = []
 
     async def on_startup(app: Litestar) -> None:
         db.bind(engine)
         await db.start(engine)
+        replaced_cache.append(sessions.use_cache(session_cache))
+        if redis is not None and await redis.ping():
+            log.info("Redis in use for per-address limits and the session cache.")
         await stored_mail.start()
         if catcher is not None:
             await catcher.start()
@@ -120,6 +131,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if catcher is not None:
             await catcher.stop()
         await stored_mail.stop()
+        if sessions.current_cache() is session_cache and replaced_cache:
+            sessions.use_cache(replaced_cache.pop())
+        if redis is not None:
+            await redis.aclose()
         await db.stop(engine)
 
     handlers: list = [
@@ -161,7 +176,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State(
             {
                 "settings": settings,
-                "throttle": MemoryThrottle(),
+                "throttle": throttle,
+                "redis": redis,
                 "gateway": gateway,
                 "worker": worker,
                 "catcher": catcher,

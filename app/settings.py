@@ -48,7 +48,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_secret_key: str = ""
     stripe_api_base: str = ""
     stripe_webhook_secret: str = ""
+    # Optional Redis shared by every instance: per-address throttles and a session cache.
     redis_url: str = ""
+    # Prefix of every Redis key (lets several deployments, or test runs, share one Redis).
+    redis_prefix: str = "portico:"
     htmx_url: str = HTMX_CDN_URL
     htmx_integrity: str = HTMX_SRI
     var_dir: str = str(DEFAULT_VAR_DIR)
@@ -117,8 +120,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("PORTICO_STRIPE_SECRET_KEY: required when PORTICO_BILLING=stripe")
         if self.stripe_api_base and not self.stripe_api_base.startswith(("http://", "https://")):
             raise SettingsError("PORTICO_STRIPE_API_BASE: must be an http(s) URL")
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
-            raise SettingsError("PORTICO_REDIS_URL: must start with redis:// or rediss://")
+        if self.redis_url and not _is_redis_url(self.redis_url):
+            # The value itself is not repeated: it may hold a password.
+            raise SettingsError(
+                "PORTICO_REDIS_URL: use redis://[:password@]host[:port][/db] "
+                "(rediss:// for TLS, unix:///path/to/redis.sock for a socket)"
+            )
+        if (
+            not self.redis_prefix
+            or len(self.redis_prefix) > 64
+            or not self.redis_prefix.isprintable()
+            or " " in self.redis_prefix
+        ):
+            raise SettingsError(
+                "PORTICO_REDIS_PREFIX: 1 to 64 printable characters without spaces "
+                "(such as portico:)"
+            )
         try:
             self.trusted_proxy_list  # noqa: B018  (parses every entry)
         except ValueError:
@@ -150,12 +167,27 @@ _ENV_FIELDS = [
     "stripe_api_base",
     "stripe_webhook_secret",
     "redis_url",
+    "redis_prefix",
     "htmx_url",
     "htmx_integrity",
     "var_dir",
     "trusted_proxies",
     "log_format",
 ]
+
+
+def _is_redis_url(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return bool(parts.path.strip("/"))
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        return False
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number in range)
+    except ValueError:
+        return False
+    database = parts.path.strip("/")
+    return database == "" or (database.isdigit() and int(database) < 100_000)
 
 
 def _describe(error: msgspec.ValidationError) -> str:

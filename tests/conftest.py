@@ -27,7 +27,7 @@ POSTGRES_URL = os.environ.get("PORTICO_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 TEST_SECRET = "test-secret-key-" + "x" * 32
 
-pytest_plugins = ["tests.fixtures.smtp"]
+pytest_plugins = ["tests.fixtures.smtp", "tests.fixtures.redis"]
 
 # The URL each engine was made from (engines have __slots__, so it cannot ride on them).
 DATABASE_URLS: dict[int, str] = {}

@@ -195,3 +195,44 @@ async def test_migrate_creates_the_tables_on_a_fresh_sqlite_file(tmp_path):
     # Running it again is a no-op.
     code, out, err = await _portico(tmp_path, "migrate", PORTICO_DATABASE_URL=f"sqlite:///{path}")
     assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://localhost",
+        "redis://127.0.0.1:6379/0",
+        "rediss://:p%40ss@cache.internal:6380/2",
+        "redis://user:pass@cache/15",
+        "unix:///run/redis/redis.sock",
+    ],
+)
+def test_redis_urls_that_are_accepted(url):
+    assert Settings.from_env({"PORTICO_REDIS_URL": url}).redis_url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:6379",
+        "redis://",
+        "redis://:hunter2-secret@cache:notaport/0",
+        "redis://:hunter2-secret@cache:6379/zero",
+        "localhost:6379",
+        "unix://",
+    ],
+)
+def test_a_bad_redis_url_is_one_line_without_the_password(url):
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"PORTICO_REDIS_URL": url})
+    message = str(raised.value)
+    assert message.startswith("PORTICO_REDIS_URL: ")
+    assert "\n" not in message
+    assert "hunter2" not in message
+
+
+def test_the_redis_key_prefix():
+    assert Settings.from_env({}).redis_prefix == "portico:"
+    assert Settings.from_env({"PORTICO_REDIS_PREFIX": "acme:"}).redis_prefix == "acme:"
+    with pytest.raises(SettingsError, match=r"^PORTICO_REDIS_PREFIX: "):
+        Settings.from_env({"PORTICO_REDIS_PREFIX": "has space"})

@@ -6,6 +6,7 @@ from litestar import Request
 
 from app.billing.gateway import BillingGateway
 from app.settings import Settings
+from app.web.redis_store import RedisStore
 from app.web.throttle import Throttle
 
 
@@ -19,3 +20,8 @@ def throttle_of(request: Request) -> Throttle:
 
 def gateway_of(request: Request) -> BillingGateway:
     return request.app.state.gateway
+
+
+def redis_of(request: Request) -> RedisStore | None:
+    """The shared Redis (``PORTICO_REDIS_URL``), or None when it is not configured."""
+    return request.app.state.redis
