@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.billing.demo_offers import RETENTION_COUPON
+from app.billing.demo_offers import RETENTION_COUPON, WELCOME_CODE, WELCOME_COUPON
 from e2e.support.customers import changed_features
 from e2e.support.database import PorticoDatabase
 from e2e.support.mailbox import Mailbox
@@ -374,6 +374,99 @@ def test_change_quantity_with_a_preview_then_confirm(
     after_webhooks(page, stripe_portico, SUBSCRIPTIONS, "Subscriptions")
     expect(card.get_by_role("heading", level=2)).to_contain_text(f"Team {TIMES} 8")
     assert len(subscription_writes(stripe_api, subscription)[writes_before:]) == 1
+
+
+def test_a_cheaper_plan_waits_for_the_period_end(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    stripe_portico: StripePortico,
+) -> None:
+    # Team with 5 seats ($145 a month) to Business ($99): cheaper, so the configuration's
+    # "decreasing_item_amount" rule schedules it for the period end (a subscription schedule).
+    email = journey_email("later", js)
+    subscription = stripe_world.customers[email]["subscription"]
+    signed_in(page, js, live_server, mailbox, fresh_email, email)
+    open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
+    card = page.locator(f"#sub-{subscription}")
+    follow(page, js, button(card, "Change plan"))
+    expect(heading(page, "Change plan")).to_be_visible()
+    page.get_by_role("radio", name=re.compile(r"^Business — \$99\.00 \/ month")).check()
+    page.get_by_label("Quantity", exact=True).fill("1")
+    follow(page, js, button(page, "Continue"))
+
+    expect(heading(page, "Confirm your plan change")).to_be_visible()
+    main = page.get_by_role("main")
+    expect(main).to_contain_text("at the end of your current billing period")
+    expect(main.locator("dt", has_text="Amount due now").locator("+ dd")).to_have_text("$0.00")
+    expect(main.locator("dt", has_text="Next invoice").locator("+ dd")).to_contain_text("$99.00")
+    follow(page, js, button(page, "Confirm change"))
+
+    flash(page, "Your plan will change on")
+    expect(card.get_by_role("heading", level=2)).to_contain_text(f"Team {TIMES} 5")
+    expect(card).to_contain_text("Changes to Business on")
+    assert_stayed_in_document(page, js)
+    on_stripe = stripe_api.get(subscription)
+    item = on_stripe["items"]["data"][0]
+    assert (item["price"]["id"], item["quantity"]) == (stripe_world.price("team"), 5)
+    schedule = stripe_api.get(on_stripe["schedule"])
+    assert schedule["status"] == "active"
+    now, then = schedule["phases"]
+    assert now["end_date"] == then["start_date"] == item["current_period_end"]
+    [later] = then["items"]
+    assert (later["price"], later["quantity"]) == (stripe_world.price("business"), 1)
+    after_webhooks(page, stripe_portico, SUBSCRIPTIONS, "Subscriptions")
+    expect(card).to_contain_text("Changes to Business on")
+
+
+def test_change_quantity_with_a_promotion_code(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    stripe_portico: StripePortico,
+) -> None:
+    email = journey_email("promo", js)
+    subscription = stripe_world.customers[email]["subscription"]
+    signed_in(page, js, live_server, mailbox, fresh_email, email)
+    open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
+    card = page.locator(f"#sub-{subscription}")
+    follow(page, js, button(card, "Change plan"))
+    expect(heading(page, "Change plan")).to_be_visible()
+    page.get_by_label("Quantity", exact=True).fill("6")
+    page.get_by_label("Promotion code", exact=True).fill("NOPE")
+    follow(page, js, button(page, "Continue"))
+    expect(page.get_by_role("alert")).to_contain_text("There is a problem")
+    expect(page.get_by_label("Promotion code", exact=True)).to_have_attribute(
+        "aria-invalid", "true"
+    )
+
+    page.get_by_label("Promotion code", exact=True).fill(WELCOME_CODE.lower())
+    follow(page, js, button(page, "Continue"))
+    expect(heading(page, "Confirm your plan change")).to_be_visible()
+    promotion = page.get_by_role("main").locator("dt", has_text="Promotion code").locator("+ dd")
+    expect(promotion).to_contain_text("10% off your next invoice")
+    follow(page, js, button(page, "Confirm change"))
+
+    flash(page, "Your plan was changed.")
+    expect(card.get_by_role("heading", level=2)).to_contain_text(f"Team {TIMES} 6")
+    expect(card.locator("dt", has_text="Discount").locator("+ dd")).to_contain_text("10% off")
+    assert_stayed_in_document(page, js)
+    on_stripe = stripe_api.get(subscription)
+    assert on_stripe["items"]["data"][0]["quantity"] == 6
+    [discount_id] = on_stripe["discounts"]
+    discount = stripe_api.get(discount_id)
+    assert coupon_of(discount) == WELCOME_COUPON
+    assert stripe_api.get(discount["promotion_code"])["code"] == WELCOME_CODE
+    after_webhooks(page, stripe_portico, SUBSCRIPTIONS, "Subscriptions")
+    expect(card.locator("dt", has_text="Discount").locator("+ dd")).to_contain_text("10% off")
 
 
 def test_cancel_accepting_the_retention_offer(

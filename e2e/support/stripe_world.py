@@ -4,8 +4,9 @@ The demo's plans (Starter, Team, Business; monthly and yearly, from ``app.billin
 and customers shaped like the demo's Jenny Rosen: a default card, 5 seats of Team monthly (its first
 invoice paid) and one open one-off invoice. Each journey (and each JavaScript mode) gets its own
 customer, so the journeys change nothing another one looks at. The demo's retention coupon
-(``STAY20``, 20% off for 3 months) is in Stripe too, so the sync brings it into the mirror; the
-configuration offers it only where a journey turns it on.
+(``STAY20``, 20% off for 3 months) and promotion code (``WELCOME10``, 10% off the next invoice)
+are in Stripe too, so the sync brings them into the mirror; the configuration offers the coupon
+only where a journey turns it on.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.billing.demo_offers import RETENTION_COUPON
+from app.billing.demo_offers import RETENTION_COUPON, WELCOME_CODE, WELCOME_COUPON
 from app.billing.demo_people import PLANS
 from tests.stripe_api import StripeAPIServer
 
 JOURNEYS = (
     "plan",
+    "later",
+    "promo",
     "quantity",
     "cancel",
     "offer",
@@ -66,13 +69,19 @@ def seed_catalog(server: StripeAPIServer, world: StripeWorld) -> None:
 
 
 def seed_offers(server: StripeAPIServer) -> None:
-    """The demo's retention coupon, with the demo's id and terms."""
+    """The demo's retention coupon and promotion code, with the demo's ids and terms."""
     server.create_coupon(
         id=RETENTION_COUPON,
         name="20% off for 3 months",
         percent_off=20,
         duration="repeating",
         duration_in_months=3,
+    )
+    server.create_coupon(
+        id=WELCOME_COUPON, name="10% off your next invoice", percent_off=10, duration="once"
+    )
+    server.create_promotion_code(
+        promotion={"type": "coupon", "coupon": WELCOME_COUPON}, code=WELCOME_CODE
     )
 
 
