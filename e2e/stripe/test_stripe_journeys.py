@@ -165,13 +165,27 @@ def test_add_a_card_through_checkout(
     open_section(page, "Payment methods")
     expect(page.get_by_role("main")).to_contain_text("Mastercard ending in 4444")
 
+    checkout = re.compile(re.escape(stripe_api.url) + r"/c/pay/cs_")
+    payment_methods = re.compile(re.escape(live_server.base_url) + r"/portal/payment-methods/?$")
+
+    # Changing one's mind on Stripe's page: back to the list, nothing added.
     page.get_by_role("link", name="Add payment method").click()
-    page.wait_for_url(re.compile(re.escape(stripe_api.url) + r"/c/pay/cs_"))
+    page.wait_for_url(checkout)
+    expect(page.get_by_role("heading", name="Save a card")).to_be_visible()
+    page.get_by_role("link", name="Cancel").click()
+    page.wait_for_url(payment_methods)
+    expect(page.get_by_role("heading", name="Payment methods", level=1)).to_be_visible()
+    expect(page.locator(".pm-list > li")).to_have_count(1)
+    attached = stripe_api.call("GET", "/v1/payment_methods", customer=customer)["data"]
+    assert [pm["card"]["last4"] for pm in attached] == ["4444"]
+
+    page.get_by_role("link", name="Add payment method").click()
+    page.wait_for_url(checkout)
     expect(page.get_by_role("heading", name="Save a card")).to_be_visible()
     page.get_by_label("Card number").fill("4242 4242 4242 4242")
     page.get_by_role("button", name="Save card").click()
 
-    page.wait_for_url(re.compile(re.escape(live_server.base_url) + r"/portal/payment-methods/?$"))
+    page.wait_for_url(payment_methods)
     flash(page, "Your payment method was added.")
     visa = page.get_by_role("listitem").filter(has_text="Visa ending in 4242")
     expect(visa.get_by_text("Default", exact=True)).to_be_visible()
@@ -636,6 +650,13 @@ def test_make_another_card_default_and_remove_the_old_one(
     after_webhooks(page, stripe_portico, "/portal/payment-methods", "Payment methods")
     expect(old).to_have_count(0)
     expect(new.get_by_text("Default", exact=True)).to_be_visible()
+
+    # The last card stays while the subscription is active: the page says why, Stripe keeps it.
+    follow(page, js, new.get_by_role("link", name="Remove", exact=True))
+    expect(heading(page, "Remove Mastercard ending in 4444?")).to_be_visible()
+    expect(page.get_by_role("main")).to_contain_text("You need at least one payment method")
+    expect(button(page, "Remove")).to_have_count(0)
+    assert stripe_api.get(mastercard)["customer"] == ids["customer"]
 
 
 def test_edit_billing_details_and_a_vat_id(
