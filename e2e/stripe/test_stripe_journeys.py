@@ -19,6 +19,7 @@ from e2e.support.portal import (
     assert_stayed_in_document,
     button,
     follow,
+    follow_to_new_content,
     heading,
     open_page,
     sign_in_to_portal,
@@ -708,6 +709,20 @@ def test_edit_billing_details_and_a_vat_id(
         "country": "DE",
     }
 
+    # Emptied fields are removed on Stripe (the shipping address as a whole).
+    page.get_by_label("Phone", exact=True).fill("")
+    for label in ("Shipping name", "Shipping address line 1", "Shipping city"):
+        page.get_by_label(label, exact=True).fill("")
+    page.get_by_label("Shipping postal code", exact=True).fill("")
+    page.get_by_label("Shipping country", exact=True).select_option(value="")
+    follow_to_new_content(page, js, button(page, "Save"))
+    flash(page, "Your billing details were saved.")
+    expect(page.get_by_label("Phone", exact=True)).to_have_value("")
+    expect(page.get_by_label("Shipping city", exact=True)).to_have_value("")
+    on_stripe = stripe_api.get(customer)
+    assert (on_stripe["phone"], on_stripe["shipping"]) == (None, None)
+    assert filled(on_stripe["address"])["city"] == "Berlin"
+
     taxes = page.get_by_role("region", name="Tax IDs")
     taxes.get_by_label("Tax ID type", exact=True).select_option("eu_vat")
     taxes.get_by_label("Tax ID", exact=True).fill("DE123456789")
@@ -724,4 +739,5 @@ def test_edit_billing_details_and_a_vat_id(
     assert tax_ids_on_stripe(stripe_api, customer) == []
     after_webhooks(page, stripe_portico, "/portal/details", "Billing details")
     expect(taxes).to_contain_text("No tax IDs yet.")
-    expect(page.get_by_label("Shipping city", exact=True)).to_have_value("Hamburg")
+    expect(page.get_by_label("City", exact=True)).to_have_value("Berlin")
+    expect(page.get_by_label("Shipping city", exact=True)).to_have_value("")

@@ -76,6 +76,20 @@ def follow(page: Page, js: bool, target: Locator) -> None:
         target.click()
 
 
+def follow_to_new_content(page: Page, js: bool, target: Locator) -> None:
+    """Like ``follow``, for a step whose answer may look like what is shown already (the same
+    page with the same flash, after saving a form twice): with JS on, also wait until htmx has
+    replaced the main content, so the next step does not act on the old one."""
+    if not js:
+        follow(page, js, target)
+        return
+    page.locator("#main-content").evaluate(
+        "main => { for (const child of main.children) child.dataset.replaced = 'no' }"
+    )
+    target.click()
+    expect(page.locator("#main-content [data-replaced]")).to_have_count(0)
+
+
 def button(scope: Page | Locator, name: str) -> Locator:
     return scope.get_by_role("button", name=name, exact=True)
 
