@@ -1,15 +1,26 @@
 """Error pages: every failure is a full, friendly HTML page with the right status; no stack trace
-ever reaches the browser."""
+ever reaches the browser.
+
+The database being unreachable (``app.db.is_unavailable``: refused, reset, timed out, restarted,
+too many connections) is not a bug: it answers 503 with ``Retry-After`` and the same friendly page
+(which needs no database), so load balancers and people both know to come back shortly.
+"""
 
 from __future__ import annotations
 
 import logging
 
+import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.response import Template
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 
+from app import db
 from app.i18n import gettext as _
 
 log = logging.getLogger("portico.web")
@@ -72,10 +83,36 @@ def internal_error_handler(request: Request, exc: Exception) -> Response:
     return error_page(HTTP_500_INTERNAL_SERVER_ERROR)
 
 
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_page() -> Response:
+    response = error_page(HTTP_503_SERVICE_UNAVAILABLE)
+    response.headers.update({"retry-after": str(RETRY_AFTER_SECONDS), "cache-control": "no-store"})
+    return response
+
+
+def unavailable_or_internal_handler(request: Request, exc: Exception) -> Response:
+    """A database outage is a 503 (logged as a warning, without the traceback); any other error
+    of these types is a bug (500)."""
+    if not db.is_unavailable(exc):
+        return internal_error_handler(request, exc)
+    log.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+    )
+    return database_unavailable_page()
+
+
 def exception_handlers() -> dict:
+    outages = {kind: unavailable_or_internal_handler for kind in db.UNAVAILABLE}
     return {
         NotFoundException: not_found_handler,
         HTTPException: http_exception_handler,
         HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
         Exception: internal_error_handler,
+        asyncpg.InterfaceError: unavailable_or_internal_handler,
+        **outages,
     }
