@@ -97,7 +97,10 @@ def uvicorn_options(settings: Settings, host: str, port: int, workers: int) -> d
     default=1,
     show_default=True,
     type=click.IntRange(min=1, max=64),
-    help="Worker processes (more than 1: each imports app.asgi:app; throttles are per process).",
+    help=(
+        "Worker processes (more than 1: each imports app.asgi:app; per-address throttles are "
+        "per process unless PORTICO_REDIS_URL is set)."
+    ),
 )
 def serve(host: str, port: int, workers: int) -> None:
     import os

@@ -27,6 +27,12 @@ if [ -z "${PORTICO_TEST_POSTGRES_URL+set}" ] \
 fi
 echo "== PostgreSQL tests: ${PORTICO_TEST_POSTGRES_URL:-skipped (PORTICO_TEST_POSTGRES_URL not set)}"
 
+if [ -z "${PORTICO_TEST_REDIS_URL+set}" ] \
+  && .venv/bin/python -c "import socket; socket.create_connection(('127.0.0.1', 6379), 1)" 2>/dev/null; then
+  export PORTICO_TEST_REDIS_URL=redis://127.0.0.1:6379/0
+fi
+echo "== Redis tests: ${PORTICO_TEST_REDIS_URL:-skipped (nothing answers on 127.0.0.1:6379)}"
+
 echo "== lint"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
