@@ -47,10 +47,13 @@ def sign_in_to_portal(
     mailbox: Mailbox,
     fresh_email: Callable[[str], int],
     email: str,
+    *,
+    codes_per_minute: int = CODE_REQUESTS_PER_MINUTE,
 ) -> None:
-    """The real login link, a passcode from the SMTP server, and the overview."""
+    """The real login link, a passcode from the SMTP server, and the overview (passcode requests
+    paced to ``codes_per_minute``)."""
     since = fresh_email(email)
-    pace_code_requests()
+    pace_code_requests(codes_per_minute)
     sign_in(page, server, js, mailbox, email, since)
 
 
