@@ -49,6 +49,10 @@ RULES: dict[str, list[str]] = {
         "tests/web/test_throttle.py::test_the_limits_are_generous",
         "tests/web/test_throttle.py::test_too_many_requests_from_one_address",
         "tests/security/test_proxies.py::test_a_trusted_proxy_sets_the_client_address",
+        "tests/web/test_redis_throttle.py::test_every_instance_shares_one_count",
+        "tests/web/test_redis_throttle.py::test_concurrent_hits_never_overshoot",
+        "tests/web/test_redis_throttle.py::test_two_app_instances_share_the_login_throttle",
+        "tests/scale/test_two_instances.py::test_the_per_email_limits_hold_across_both_instances",
     ],
     "no plaintext code in the database or the logs": [
         "tests/login/test_passcodes.py::test_only_the_hmac_is_stored",
@@ -93,6 +97,14 @@ RULES: dict[str, list[str]] = {
         "tests/login/test_sessions.py::test_end_revokes",
         "tests/portal/test_controller.py::test_sign_out",
         "tests/merchant/test_sign_in.py::test_sign_out_ends_the_session",
+        "tests/login/test_session_cache.py::"
+        "test_sign_out_on_one_instance_ends_the_session_on_the_other",
+        "tests/login/test_session_cache.py::"
+        "test_a_slow_reader_cannot_put_back_what_a_writer_invalidated",
+        "tests/login/test_session_cache.py::"
+        "test_invalidations_missed_while_redis_was_away_are_sent_when_it_returns",
+        "tests/scale/test_two_instances.py::"
+        "test_a_passcode_requested_on_one_is_accepted_on_the_other_and_sign_out_ends_it_on_both",
     ],
     "customer and merchant sessions never grant each other anything": [
         "tests/merchant/test_sign_in.py::test_a_customer_session_never_grants_merchant_access",
