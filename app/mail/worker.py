@@ -5,6 +5,13 @@ PostgreSQL, ``FOR UPDATE SKIP LOCKED``), and a claim is a lease: if a worker die
 row becomes due again when the lease runs out, so no message is lost. Retries back off
 exponentially but never past the message's ``expires_at`` (a passcode is useless after its
 lifetime).
+
+A sick SMTP server never holds a worker: every step of a conversation has a timeout and the whole
+conversation a deadline shorter than the lease (``app.mail.transport``); a message whose lease
+has too little time left for a whole conversation is put back rather than sent (another worker
+may claim it once the lease ends); and once the server is unreachable (refused, timed out,
+disconnected), the rest of the batch is rescheduled with the same error instead of waiting for
+the same failure message after message.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import aiosmtplib
 from jinja2 import Environment
 
 from app import clock, db
@@ -30,6 +38,16 @@ MAX_ATTEMPTS = 8
 BATCH = 10
 POLL_SECONDS = 2.0
 STOP_SECONDS = 10.0  # at shutdown, how long the message in hand may take before it is cancelled
+
+
+# Errors that say the server cannot be reached at all (rather than "this message was refused").
+UNREACHABLE = (
+    aiosmtplib.SMTPConnectError,
+    aiosmtplib.SMTPTimeoutError,
+    aiosmtplib.SMTPServerDisconnected,
+    TimeoutError,
+    OSError,
+)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -130,15 +148,21 @@ class DeliveryWorker:
 
     async def deliver_due(self) -> int:
         messages = await self.claim()
-        for message in messages:
-            await self.deliver(message)
+        for index, message in enumerate(messages):
+            error = await self.deliver(message)
+            if isinstance(error, UNREACHABLE):
+                for rest in messages[index + 1 :]:
+                    await self._retry(rest, error)
+                break
         return len(messages)
 
-    async def deliver(self, message: OutboxMessage) -> None:
+    async def deliver(self, message: OutboxMessage) -> Exception | None:
+        """Send one claimed message; returns the error when sending failed (it is then
+        rescheduled), else None."""
         now = clock.now()
         if message.expires_at and now >= message.expires_at:
             await self._finish(message, "expired", "expired before it could be delivered")
-            return
+            return None
         secrets = service.unseal(self.settings, message.sealed)
         context: dict[str, Any] = dict(message.context or {})
         subject = message.subject
@@ -148,13 +172,17 @@ class DeliveryWorker:
             prepared = await prepare(message, secrets)
             if prepared is None:
                 await self._finish(message, "skipped", None)
-                return
+                return None
             subject = prepared.subject or subject
             context.update(prepared.context)
             sender_name = prepared.context.get("sender_name", "")
         context.update(secrets)
         try:
             config = self.smtp()
+            lease_end = message.next_attempt_at  # set by the claim
+            if lease_end is not None and now + timedelta(seconds=config.deadline) > lease_end:
+                await self._put_back(message)
+                return None
             text = self.environment.get_template(f"mail/{message.template}.txt").render(context)
             html = self.environment.get_template(f"mail/{message.template}.html").render(context)
             email = build_message(
@@ -168,8 +196,19 @@ class DeliveryWorker:
             await send(config, email)
         except Exception as error:  # SMTP, network, template: retry later, say why
             await self._retry(message, error)
-            return
+            return error
         await self._finish(message, "sent", None, sent=True)
+        return None
+
+    async def _put_back(self, message: OutboxMessage) -> None:
+        """Unclaim a message this worker will not send now (its claimed attempt is not counted)."""
+        await OutboxMessage.update(
+            {
+                OutboxMessage.status: "queued",
+                OutboxMessage.attempts: OutboxMessage.attempts - 1,
+                OutboxMessage.next_attempt_at: clock.now(),
+            }
+        ).where((OutboxMessage.id == message.id) & (OutboxMessage.status == "sending"))
 
     async def _retry(self, message: OutboxMessage, error: Exception) -> None:
         reason = f"{type(error).__name__}: {error}"[:500]
