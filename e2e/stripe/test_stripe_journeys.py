@@ -25,6 +25,7 @@ from e2e.support.portal import (
     sign_in_to_portal,
 )
 from e2e.support.server import LiveServer
+from e2e.support.stripe_mirror import mirror_differences
 from e2e.support.stripe_portico import StripePortico
 from e2e.support.stripe_world import StripeWorld, journey_email, seed_customer
 from tests.stripe_api import StripeAPIServer
@@ -92,6 +93,7 @@ def test_change_plan_with_a_preview_then_confirm(
     fresh_email: Fresh,
     stripe_api: StripeAPIServer,
     stripe_world: StripeWorld,
+    stripe_portico: StripePortico,
 ) -> None:
     email = journey_email("plan", js)
     subscription = stripe_world.customers[email]["subscription"]
@@ -116,6 +118,7 @@ def test_change_plan_with_a_preview_then_confirm(
     expect(page.get_by_role("article", name=re.compile(r"^Starter\b"))).to_have_count(0)
     item = stripe_api.get(subscription)["items"]["data"][0]
     assert (item["price"]["id"], item["quantity"]) == (stripe_world.price("team"), 1)
+    assert_mirror_agrees(stripe_portico, stripe_world.customers[email]["customer"])
 
 
 def test_cancel_at_period_end_with_a_reason_then_renew(
@@ -126,6 +129,7 @@ def test_cancel_at_period_end_with_a_reason_then_renew(
     fresh_email: Fresh,
     stripe_api: StripeAPIServer,
     stripe_world: StripeWorld,
+    stripe_portico: StripePortico,
 ) -> None:
     email = journey_email("cancel", js)
     subscription = stripe_world.customers[email]["subscription"]
@@ -151,6 +155,7 @@ def test_cancel_at_period_end_with_a_reason_then_renew(
     expect(card.get_by_text("Active", exact=True)).to_be_visible()
     expect(card.get_by_role("button", name="Renew subscription")).to_have_count(0)
     assert stripe_api.get(subscription)["cancel_at_period_end"] is False
+    assert_mirror_agrees(stripe_portico, stripe_world.customers[email]["customer"])
 
 
 def test_add_a_card_through_checkout(
@@ -161,6 +166,7 @@ def test_add_a_card_through_checkout(
     fresh_email: Fresh,
     stripe_api: StripeAPIServer,
     stripe_world: StripeWorld,
+    stripe_portico: StripePortico,
 ) -> None:
     email = journey_email("card", js)
     customer = stripe_world.customers[email]["customer"]
@@ -197,6 +203,7 @@ def test_add_a_card_through_checkout(
     ).to_be_visible()
     default = stripe_api.get(customer)["invoice_settings"]["default_payment_method"]
     assert stripe_api.get(default)["card"]["last4"] == "4242"
+    assert_mirror_agrees(stripe_portico, customer)
 
 
 def test_pay_the_open_invoice_on_the_hosted_invoice_page(
@@ -226,7 +233,7 @@ def test_pay_the_open_invoice_on_the_hosted_invoice_page(
     expect(page.locator(".status")).to_have_text("paid")
     assert stripe_api.get(ids["invoice"])["status"] == "paid"
 
-    stripe_portico.relay.flush()  # Stripe's invoice.paid webhook reaches Portico
+    assert_mirror_agrees(stripe_portico, ids["customer"])  # after Stripe's invoice.paid webhook
     page.goto(detail_url)
     heading = page.get_by_role("heading", name=re.compile("^" + re.escape(title)))
     expect(heading).to_contain_text("Paid")
@@ -303,10 +310,21 @@ def coupon_of(discount: dict[str, Any]) -> str:
     return coupon["id"] if isinstance(coupon, dict) else coupon
 
 
-def after_webhooks(page: Page, stripe_portico: StripePortico, path: str, title: str) -> None:
+def assert_mirror_agrees(stripe_portico: StripePortico, customer: str) -> None:
     """Once Stripe's webhooks for the journey's changes reached Portico (which re-fetches the
-    objects they name), load the page again: the mirror must still show the change."""
+    objects they name), the mirror agrees with Stripe on the customer's objects."""
     stripe_portico.relay.flush()
+    db = PorticoDatabase(stripe_portico.server.db_path)
+    differences = mirror_differences(db, stripe_portico.relay.stripe_api, customer)
+    assert not differences, "the mirror differs from Stripe:\n" + "\n".join(differences)
+
+
+def after_webhooks(
+    page: Page, stripe_portico: StripePortico, customer: str, path: str, title: str
+) -> None:
+    """``assert_mirror_agrees``, then load the page again (the caller checks it still shows the
+    change)."""
+    assert_mirror_agrees(stripe_portico, customer)
     page.goto(path)
     expect(heading(page, title)).to_be_visible()
 
@@ -388,7 +406,13 @@ def test_change_quantity_with_a_preview_then_confirm(
         expect(page.get_by_label("Quantity", exact=True)).to_have_value("8")
     else:
         expect(page.get_by_role("alert")).to_contain_text("Choose a different plan or quantity")
-    after_webhooks(page, stripe_portico, SUBSCRIPTIONS, "Subscriptions")
+    after_webhooks(
+        page,
+        stripe_portico,
+        stripe_world.customers[email]["customer"],
+        SUBSCRIPTIONS,
+        "Subscriptions",
+    )
     expect(card.get_by_role("heading", level=2)).to_contain_text(f"Team {TIMES} 8")
     assert len(subscription_writes(stripe_api, subscription)[writes_before:]) == 1
 
@@ -436,7 +460,13 @@ def test_a_cheaper_plan_waits_for_the_period_end(
     assert now["end_date"] == then["start_date"] == item["current_period_end"]
     [later] = then["items"]
     assert (later["price"], later["quantity"]) == (stripe_world.price("business"), 1)
-    after_webhooks(page, stripe_portico, SUBSCRIPTIONS, "Subscriptions")
+    after_webhooks(
+        page,
+        stripe_portico,
+        stripe_world.customers[email]["customer"],
+        SUBSCRIPTIONS,
+        "Subscriptions",
+    )
     expect(card).to_contain_text("Changes to Business on")
 
 
@@ -482,7 +512,13 @@ def test_change_quantity_with_a_promotion_code(
     discount = stripe_api.get(discount_id)
     assert coupon_of(discount) == WELCOME_COUPON
     assert stripe_api.get(discount["promotion_code"])["code"] == WELCOME_CODE
-    after_webhooks(page, stripe_portico, SUBSCRIPTIONS, "Subscriptions")
+    after_webhooks(
+        page,
+        stripe_portico,
+        stripe_world.customers[email]["customer"],
+        SUBSCRIPTIONS,
+        "Subscriptions",
+    )
     expect(card.locator("dt", has_text="Discount").locator("+ dd")).to_contain_text("10% off")
 
 
@@ -523,7 +559,13 @@ def test_cancel_accepting_the_retention_offer(
     assert (on_stripe["status"], on_stripe["cancel_at_period_end"]) == ("active", False)
     [discount_id] = on_stripe["discounts"]
     assert coupon_of(stripe_api.get(discount_id)) == RETENTION_COUPON
-    after_webhooks(page, stripe_portico, SUBSCRIPTIONS, "Subscriptions")
+    after_webhooks(
+        page,
+        stripe_portico,
+        stripe_world.customers[email]["customer"],
+        SUBSCRIPTIONS,
+        "Subscriptions",
+    )
     expect(card.locator("dt", has_text="Discount").locator("+ dd")).to_contain_text("20% off")
 
 
@@ -568,7 +610,13 @@ def test_cancel_immediately_declining_the_offer(
     details = on_stripe["cancellation_details"]
     assert (details["feedback"], details["comment"]) == ("switched_service", "Moving on, thanks.")
     assert on_stripe["discounts"] == []  # the offer was declined
-    after_webhooks(page, stripe_portico, SUBSCRIPTIONS, "Subscriptions")
+    after_webhooks(
+        page,
+        stripe_portico,
+        stripe_world.customers[email]["customer"],
+        SUBSCRIPTIONS,
+        "Subscriptions",
+    )
     expect(card.get_by_role("heading", level=2)).to_contain_text("Canceled")
 
 
@@ -609,7 +657,13 @@ def test_pause_payments_until_a_date_then_resume(
         expect(button(card, "Pause subscription")).to_be_visible()
         assert_stayed_in_document(page, js)
     assert stripe_api.get(subscription)["pause_collection"] is None
-    after_webhooks(page, stripe_portico, SUBSCRIPTIONS, "Subscriptions")
+    after_webhooks(
+        page,
+        stripe_portico,
+        stripe_world.customers[email]["customer"],
+        SUBSCRIPTIONS,
+        "Subscriptions",
+    )
     expect(card).not_to_contain_text("Payments paused")
 
 
@@ -650,7 +704,13 @@ def test_make_another_card_default_and_remove_the_old_one(
     assert stripe_api.get(visa)["customer"] is None
     default = stripe_api.get(ids["customer"])["invoice_settings"]["default_payment_method"]
     assert default == mastercard
-    after_webhooks(page, stripe_portico, "/portal/payment-methods", "Payment methods")
+    after_webhooks(
+        page,
+        stripe_portico,
+        stripe_world.customers[email]["customer"],
+        "/portal/payment-methods",
+        "Payment methods",
+    )
     expect(old).to_have_count(0)
     expect(new.get_by_text("Default", exact=True)).to_be_visible()
 
@@ -739,7 +799,13 @@ def test_edit_billing_details_and_a_vat_id(
     expect(taxes).to_contain_text("No tax IDs yet.")
     assert_stayed_in_document(page, js)
     assert tax_ids_on_stripe(stripe_api, customer) == []
-    after_webhooks(page, stripe_portico, "/portal/details", "Billing details")
+    after_webhooks(
+        page,
+        stripe_portico,
+        stripe_world.customers[email]["customer"],
+        "/portal/details",
+        "Billing details",
+    )
     expect(taxes).to_contain_text("No tax IDs yet.")
     expect(page.get_by_label("City", exact=True)).to_have_value("Berlin")
     expect(page.get_by_label("Shipping city", exact=True)).to_have_value("")
