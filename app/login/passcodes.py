@@ -85,6 +85,16 @@ async def _recent(email: str, since: datetime) -> list[dict]:
     )
 
 
+async def _lock_email(email: str) -> None:
+    """PostgreSQL: hold a transaction-scoped lock on ``email`` so that the limits' read-then-write
+    is one step for every instance (two instances would otherwise both pass the cooldown, or both
+    take a guess past the fifth). SQLite's ``BEGIN IMMEDIATE`` already serialises writers."""
+    if db.is_postgres():
+        await LoginAttempt.raw(
+            "SELECT pg_advisory_xact_lock(hashtextextended({}, 0))", f"portico:login:{email}"
+        )
+
+
 def _failures(recent: list[dict]) -> int:
     return sum(row["failed_attempts"] for row in recent)
 
@@ -99,6 +109,7 @@ async def request_code(
     latest attempt."""
     now = clock.now()
     async with db.write():
+        await _lock_email(email)
         recent = await _recent(email, now - timedelta(hours=24))
         mine = [row for row in recent if row["configuration"] == configuration.id]
         latest_id = mine[0]["id"] if mine else None
@@ -181,6 +192,10 @@ async def verify(
         attempt = await get_attempt(configuration, attempt_id)
         if attempt is None:
             return VerifyOutcome("unknown")
+        if db.is_postgres():  # serialise with the email's other requests, then look again
+            await _lock_email(attempt.email)
+            attempt = await get_attempt(configuration, attempt_id)
+            assert attempt is not None  # attempts are never deleted
         if (reason := state(attempt)) is not None:
             return VerifyOutcome(reason)
         recent = await _recent(attempt.email, now - timedelta(hours=24))

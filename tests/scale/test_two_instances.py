@@ -45,7 +45,7 @@ from tests.fixtures.redis import (
     redis_reachable,
 )
 from tests.fixtures.smtp import Inbox, body_text
-from tests.helpers import JENNY, PAT, csrf_token
+from tests.helpers import JENNY, LEE, PAT, csrf_token
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -406,6 +406,34 @@ async def test_the_per_email_limits_hold_across_both_instances(cluster: Cluster)
         found = CODE_LINE.search(body_text(message))
         assert found
         cluster.tokens_seen.append(found.group(1))
+
+
+async def test_simultaneous_requests_on_both_instances_send_one_code(cluster: Cluster):
+    """Ten requests for one email at the same moment, half on each instance: the cooldown is
+    checked and the attempt written under one lock per email, so exactly one code is sent."""
+    email = LEE
+    pages = {
+        instance.name: await cluster.page(instance, cluster.login_path)
+        for instance in (cluster.a, cluster.b)
+    }
+    tokens = {name: csrf_token(page.text) for name, page in pages.items()}
+    responses = await asyncio.gather(
+        *(
+            cluster.client.post(
+                instance.url + cluster.login_path,
+                data={"email": email, "_csrf_token": tokens[instance.name]},
+            )
+            for instance in [cluster.a, cluster.b] * 5
+        )
+    )
+    assert all(response.status_code == 303 for response in responses)
+    assert sorted(notice_of(response) for response in responses) == ["cooldown"] * 9 + ["sent"]
+    rows = await cluster.database.fetch("SELECT status FROM login_attempt WHERE email = $1", email)
+    assert [row["status"] for row in rows] == ["live"]
+    await mail_to(cluster.inbox, email, 1)
+    found = CODE_LINE.search(body_text(cluster.inbox.to(email)[0]))
+    assert found
+    cluster.tokens_seen.append(found.group(1))
 
 
 async def test_the_outbox_is_delivered_once_by_two_workers(cluster: Cluster):
