@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # database, as before.
     redis = RedisStore(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
     throttle: Throttle = RedisThrottle(redis) if redis is not None else MemoryThrottle()
-    session_cache = sessions.SessionCache(redis) if redis is not None else None
+    session_cache = sessions.SessionCache(redis, settings.secret_key) if redis is not None else None
     replaced_cache: list[sessions.SessionCache | None] = []
 
     async def on_startup(app: Litestar) -> None:

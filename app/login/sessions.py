@@ -17,6 +17,7 @@ session on every instance at once. See ``SessionCache`` for the races this close
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 import time
@@ -117,6 +118,10 @@ class SessionCache:
     bump the generation (``INVALIDATE``). So no interleaving of a reader and a writer on different
     instances leaves a stale copy behind.
 
+    Entries are signed (HMAC-SHA256 with a key derived from ``PORTICO_SECRET_KEY``, over the
+    digest and the entry): whoever can write to Redis cannot make up a session for a token of
+    their choosing; an entry that fails the check is a miss.
+
     When Redis is unavailable, reads go to the database and the invalidations Redis missed are
     kept here and sent when it answers again; those older than ``TTL`` are dropped, since any
     copy they were meant to remove has expired by then. (An instance that dies holding some is
@@ -127,8 +132,11 @@ class SessionCache:
     MARK_TTL = 3600
     MAX_PENDING = 10_000
 
-    def __init__(self, store: RedisStore) -> None:
+    def __init__(self, store: RedisStore, secret_key: str) -> None:
         self.store = store
+        self._mac_key = hmac.new(
+            secret_key.encode(), b"portico/session-cache", hashlib.sha256
+        ).digest()
         self._fill = store.client.register_script(FILL)
         self._invalidate = store.client.register_script(INVALIDATE)
         # digest -> (ended?, when it was missed)
@@ -151,10 +159,18 @@ class SessionCache:
         self.store.succeeded()
         if entry is None or entry == ENDED:
             return entry, generation or b""
+        mac, _, payload = entry.partition(b".")
+        if not hmac.compare_digest(mac, self._mac(digest, payload)):
+            log.warning("a session cache entry failed its signature check; ignored")
+            return None, generation or b""
         try:
-            return msgspec.json.decode(entry, type=Cached), generation or b""
+            return msgspec.json.decode(payload, type=Cached), generation or b""
         except msgspec.ValidationError:  # written by another version: ignore it
             return None, generation or b""
+
+    def _mac(self, digest: str, payload: bytes) -> bytes:
+        signed = hmac.new(self._mac_key, digest.encode() + b"\n" + payload, hashlib.sha256)
+        return signed.hexdigest().encode()
 
     async def fill(
         self, digest: str, generation: bytes, row: dict[str, Any], policy: Policy
@@ -175,10 +191,10 @@ class SessionCache:
             absolute_expires_at=row["absolute_expires_at"],
             data=row["data"] or {},
         )
+        payload = msgspec.json.encode(entry)
+        value = self._mac(digest, payload) + b"." + payload
         try:
-            await self._fill(
-                keys=self._keys(digest), args=[generation, msgspec.json.encode(entry), ttl]
-            )
+            await self._fill(keys=self._keys(digest), args=[generation, value, ttl])
         except ERRORS as error:
             self.store.failed("sessions are read from the database", error)
 

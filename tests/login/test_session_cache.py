@@ -18,6 +18,7 @@ import pytest
 from app.login import sessions
 from app.login.tables import WebSession
 from app.web.redis_store import RedisStore
+from tests.conftest import TEST_SECRET
 
 POLICY = sessions.CUSTOMER
 
@@ -44,7 +45,10 @@ async def instances(db, redis_url, redis_prefix) -> AsyncIterator[Instances]:
     stores = [RedisStore(redis_url, redis_prefix), RedisStore(redis_url, redis_prefix)]
     previous = sessions.current_cache()
     try:
-        yield Instances(sessions.SessionCache(stores[0]), sessions.SessionCache(stores[1]))
+        yield Instances(
+            sessions.SessionCache(stores[0], TEST_SECRET),
+            sessions.SessionCache(stores[1], TEST_SECRET),
+        )
     finally:
         sessions.use_cache(previous)
         for store in stores:
@@ -230,7 +234,7 @@ async def test_an_emptied_redis_loses_nothing(instances, redis_url, redis_prefix
 async def test_redis_down_falls_back_to_the_database(db, down_redis_url, caplog):
     caplog.set_level(logging.INFO, logger="portico")
     store = RedisStore(down_redis_url)
-    previous = sessions.use_cache(sessions.SessionCache(store))
+    previous = sessions.use_cache(sessions.SessionCache(store, TEST_SECRET))
     try:
         token = await _start()
         found = await sessions.resume(POLICY, token)
@@ -283,3 +287,27 @@ async def test_missed_invalidations_older_than_the_ttl_are_dropped(instances, mo
     await sessions.resume(POLICY, "another-token")
     assert not instances.first._pending
     assert await instances.raw(token) is None  # nothing to remove: no copy can outlive the TTL
+
+
+async def test_a_session_planted_in_redis_is_not_believed(instances, caplog):
+    """Whoever can write to Redis still cannot sign in: entries are signed with the secret key."""
+    instances.on(instances.first)
+    token = await _start()
+    assert isinstance(await sessions.resume(POLICY, token), sessions.Active)
+    genuine = await instances.raw(token)
+    assert genuine is not None
+    store = instances.first.store
+    # A made-up token with a copied (or forged) entry naming someone else.
+    planted = "attacker-chosen-token"
+    forged = genuine.replace(b"cus_jenny", b"cus_pat___")
+    for key_token, value in ((planted, genuine), (token, forged)):
+        await store.client.set(store.key("session", _digest(key_token)), value, ex=60)
+    assert await sessions.resume(POLICY, planted) is None  # no such row in the database
+    found = await sessions.resume(POLICY, token)
+    assert isinstance(found, sessions.Active)
+    assert found.subject == "cus_jenny"  # the database's answer, not the forged entry's
+    assert "failed its signature check" in caplog.text
+    # Another deployment's key does not verify either.
+    other = sessions.SessionCache(store, "another-secret-key-" + "y" * 32)
+    entry, _generation = await other.lookup(_digest(token))
+    assert entry is None
