@@ -39,6 +39,8 @@ RULES: dict[str, list[str]] = {
     "passcode: 5 wrong guesses burn it; 20 failures a day lock the email": [
         "tests/login/test_passcodes.py::test_five_wrong_guesses_burn_the_code",
         "tests/login/test_passcodes.py::test_twenty_failures_a_day_lock_the_email",
+        "tests/login/test_passcode_concurrency.py::"
+        "test_simultaneous_wrong_guesses_count_to_five_and_burn_the_code",
         "tests/login/test_controller.py::test_a_burned_code_offers_a_new_one",
         "tests/login/test_controller.py::test_a_locked_email",
     ],
@@ -53,6 +55,10 @@ RULES: dict[str, list[str]] = {
         "tests/web/test_redis_throttle.py::test_concurrent_hits_never_overshoot",
         "tests/web/test_redis_throttle.py::test_two_app_instances_share_the_login_throttle",
         "tests/scale/test_two_instances.py::test_the_per_email_limits_hold_across_both_instances",
+        "tests/scale/test_two_instances.py::"
+        "test_simultaneous_requests_on_both_instances_send_one_code",
+        "tests/login/test_passcode_concurrency.py::"
+        "test_simultaneous_requests_for_one_email_send_one_code",
     ],
     "no plaintext code in the database or the logs": [
         "tests/login/test_passcodes.py::test_only_the_hmac_is_stored",
@@ -105,6 +111,7 @@ RULES: dict[str, list[str]] = {
         "test_invalidations_missed_while_redis_was_away_are_sent_when_it_returns",
         "tests/scale/test_two_instances.py::"
         "test_a_passcode_requested_on_one_is_accepted_on_the_other_and_sign_out_ends_it_on_both",
+        "tests/login/test_session_cache.py::test_a_session_planted_in_redis_is_not_believed",
     ],
     "customer and merchant sessions never grant each other anything": [
         "tests/merchant/test_sign_in.py::test_a_customer_session_never_grants_merchant_access",
