@@ -13,7 +13,9 @@
 
 ``WebhookRelay`` plays Stripe's webhook delivery: every event the test server records after the
 sync is signed with the endpoint's secret and POSTed to ``/webhooks/stripe``, in order, from a
-background thread (``flush()`` waits until all events so far were delivered).
+background thread (``flush()`` waits until all events so far were delivered). ``with
+relay.held():`` holds deliveries back meanwhile (as when Stripe's webhooks are late), so what a
+journey sees inside it comes from Portico's own write-through alone.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,6 +172,8 @@ class WebhookRelay:
     delivered: int = 0
     failures: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _hold: threading.Event = field(default_factory=threading.Event)
+    _delivering: threading.Lock = field(default_factory=threading.Lock)
     _idle: threading.Condition = field(default_factory=threading.Condition)
     _thread: threading.Thread | None = None
 
@@ -195,17 +201,35 @@ class WebhookRelay:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            events = self.stripe_api.events
-            if self.delivered < len(events):
-                self._deliver(events[self.delivered])
-                with self._idle:
-                    self.delivered += 1
-                    self._idle.notify_all()
-            else:
+            with self._delivering:
+                events = self.stripe_api.events
+                due = not self._hold.is_set() and self.delivered < len(events)
+                if due:
+                    self._deliver(events[self.delivered])
+                    with self._idle:
+                        self.delivered += 1
+                        self._idle.notify_all()
+            if not due:
                 self._stop.wait(0.05)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """No deliveries inside (one under way when it starts finishes first); afterwards the
+        held events go out in order."""
+        if self._hold.is_set():
+            raise RuntimeError("webhook deliveries are already held")
+        self._hold.set()
+        with self._delivering:
+            pass
+        try:
+            yield
+        finally:
+            self._hold.clear()
 
     def flush(self, timeout: float = 20.0) -> None:
         """Until every event recorded so far was delivered."""
+        if self._hold.is_set():
+            raise RuntimeError("flush() while deliveries are held would never finish")
         target = len(self.stripe_api.events)
         deadline = time.monotonic() + timeout
         with self._idle:
