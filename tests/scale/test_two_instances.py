@@ -20,23 +20,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import re
 import secrets
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import asyncpg
 import httpx
 import pytest
-from aiosmtpd.smtp import SMTP
 
-from tests.conftest import POSTGRES_URL, _admin, _with_database
+from tests.conftest import POSTGRES_URL
 from tests.fixtures.redis import (
     REDIS_REQUIRED,
     REDIS_URL,
@@ -44,189 +35,21 @@ from tests.fixtures.redis import (
     new_prefix,
     redis_reachable,
 )
-from tests.fixtures.smtp import Inbox, body_text
+from tests.fixtures.smtp import body_text
 from tests.helpers import JENNY, LEE, PAT, csrf_token
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
-CODE_LINE = re.compile(r"#(\d{6})\s*$", re.MULTILINE)
+from tests.scale.cluster import (
+    CODE_LINE,
+    Cluster,
+    Instance,
+    attempt_path,
+    mail_to,
+    notice_of,
+    running_cluster,
+)
 
 pytestmark = pytest.mark.skipif(
     not POSTGRES_URL, reason="needs PostgreSQL (set PORTICO_TEST_POSTGRES_URL)"
 )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def portico_command() -> str:
-    candidate = Path(sys.executable).parent / "portico"
-    return str(candidate if candidate.exists() else PROJECT_ROOT / ".venv" / "bin" / "portico")
-
-
-@dataclass
-class Instance:
-    name: str
-    url: str
-    log_path: Path
-    process: subprocess.Popen
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise RuntimeError(
-                f"instance {self.name} exited with {self.process.returncode}:\n"
-                + "\n".join(self.log_text().splitlines()[-40:])
-            )
-
-
-@dataclass
-class Cluster:
-    redis: bool
-    a: Instance
-    b: Instance
-    login_path: str
-    database_url: str
-    inbox: Inbox
-    database: asyncpg.Connection
-    client: httpx.AsyncClient  # the browser: one cookie jar for both instances
-    redis_prefix: str
-    tokens_seen: list[str] = field(default_factory=list)  # codes and cookies: never in a log
-
-    async def redis_keys(self) -> list[str]:
-        import redis.asyncio as aioredis
-
-        client = aioredis.from_url(REDIS_URL)
-        try:
-            return [
-                key.decode()
-                async for key in client.scan_iter(match=self.redis_prefix + "*", count=500)
-            ]
-        finally:
-            await client.aclose()
-
-    async def redis_get(self, key: str) -> bytes | None:
-        import redis.asyncio as aioredis
-
-        client = aioredis.from_url(REDIS_URL)
-        try:
-            return await client.get(self.redis_prefix + key)
-        finally:
-            await client.aclose()
-
-    async def page(self, instance: Instance, path: str) -> httpx.Response:
-        return await self.client.get(instance.url + path)
-
-    async def post(
-        self, instance: Instance, path: str, data: dict[str, str], *, token_from: str
-    ) -> httpx.Response:
-        """Submit a form as a browser does: the token from the page the form is on."""
-        page = await self.page(instance, token_from)
-        assert page.status_code == 200, (token_from, page.status_code)
-        return await self.client.post(
-            instance.url + path, data={**data, "_csrf_token": csrf_token(page.text)}
-        )
-
-    async def request_code(self, instance: Instance, email: str) -> httpx.Response:
-        response = await self.post(
-            instance, self.login_path, {"email": email}, token_from=self.login_path
-        )
-        assert response.status_code == 303, response.text
-        return response
-
-    async def code_for(self, email: str, count: int) -> str:
-        """The code in the ``count``-th email to ``email`` (waiting for it to arrive)."""
-        await mail_to(self.inbox, email, count)
-        found = CODE_LINE.search(body_text(self.inbox.to(email)[count - 1]))
-        assert found, "no @host #code line in the passcode email"
-        self.tokens_seen.append(found.group(1))
-        return found.group(1)
-
-
-async def mail_to(inbox: Inbox, email: str, count: int, seconds: float = 20.0) -> None:
-    """Wait until ``count`` messages to ``email`` have arrived."""
-    async with asyncio.timeout(seconds):
-        while True:
-            inbox.arrived.clear()
-            if len(inbox.to(email)) >= count:
-                return
-            await inbox.arrived.wait()
-
-
-def notice_of(response: httpx.Response) -> str:
-    found = re.search(r"[?&]notice=(\w+)", response.headers["location"])
-    assert found, response.headers["location"]
-    return found.group(1)
-
-
-def attempt_path(response: httpx.Response) -> str:
-    """``/p/login/<token>/code/<attempt>`` from the redirect after a code request."""
-    return urlsplit(response.headers["location"]).path
-
-
-async def _wait_ready(instance: Instance, seconds: float = 40.0) -> None:
-    async with httpx.AsyncClient() as client, asyncio.timeout(seconds):
-        while True:
-            instance.check_alive()
-            try:
-                response = await client.get(instance.url + "/readyz", timeout=2)
-                if response.status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-
-
-def _spawn(label: str, port: int, env: dict[str, str], log_path: Path) -> Instance:
-    """``portico serve --port <port>``, its output (JSON log lines) to ``log_path``."""
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [portico_command(), "serve", "--host", HOST, "--port", str(port)],
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return Instance(label, f"http://{HOST}:{port}", log_path, process)
-
-
-async def _stop(instance: Instance) -> None:
-    if instance.process.poll() is None:
-        instance.process.terminate()
-        try:
-            await asyncio.to_thread(instance.process.wait, 40)
-        except subprocess.TimeoutExpired:
-            instance.process.kill()
-            await asyncio.to_thread(instance.process.wait, 10)
-
-
-async def _seed(env: dict[str, str]) -> str:
-    """``portico demo --seed-only`` (migrations and the demo merchant); the login path."""
-    process = await asyncio.create_subprocess_exec(
-        portico_command(),
-        "demo",
-        "--seed-only",
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), 180)
-    text = output.decode(errors="replace")
-    found = re.search(r"^Login link: (\S+)$", text, re.MULTILINE)
-    assert process.returncode == 0, text
-    assert found, text
-    return urlsplit(found.group(1)).path
 
 
 @pytest.fixture(scope="module", params=["postgres", "postgres+redis"])
@@ -236,76 +59,16 @@ async def cluster(request, tmp_path_factory) -> AsyncIterator[Cluster]:
         if REDIS_REQUIRED:
             pytest.fail(f"PORTICO_TEST_REDIS_URL is set but Redis does not answer at {REDIS_URL}")
         pytest.skip("Redis is not reachable on 127.0.0.1:6379")
-    var_dir = Path(tmp_path_factory.mktemp("scale"))
-    name = f"portico_scale_{os.getpid()}_{secrets.token_hex(3)}"
-    await _admin(POSTGRES_URL, f'CREATE DATABASE "{name}"')
-    database_url = _with_database(POSTGRES_URL, name)
     prefix = new_prefix()
-
-    inbox = Inbox()
-    loop = asyncio.get_running_loop()
-    smtp = await loop.create_server(lambda: SMTP(inbox, hostname="mail.test"), HOST, 0)
-    smtp_port = smtp.sockets[0].getsockname()[1]
-
-    ports = [free_port(), free_port()]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
-    env.update(
-        {
-            "PORTICO_DATABASE_URL": database_url,
-            "PORTICO_SECRET_KEY": secrets.token_urlsafe(36),  # the same on every instance
-            "PORTICO_BASE_URL": f"http://{HOST}:{ports[0]}",  # the public origin
-            "PORTICO_SMTP_HOST": HOST,
-            "PORTICO_SMTP_PORT": str(smtp_port),
-            "PORTICO_MAIL_FROM": "Acme Cloud <billing@acme.test>",
-            "PORTICO_VAR_DIR": str(var_dir),
-            "PORTICO_LOG_FORMAT": "json",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    if with_redis:
-        env["PORTICO_REDIS_URL"] = REDIS_URL
-        env["PORTICO_REDIS_PREFIX"] = prefix
-    instances: list[Instance] = []
-    database: asyncpg.Connection | None = None
+    var_dir = Path(tmp_path_factory.mktemp("scale"))
     try:
-        login_path = await _seed(env)
-        for label, port in zip("ab", ports, strict=True):
-            instances.append(_spawn(label, port, env, var_dir / f"instance-{label}.log"))
-        for instance in instances:
-            await _wait_ready(instance)
-        database = await asyncpg.connect(database_url)
-        async with httpx.AsyncClient(timeout=20) as client:
-            cluster = Cluster(
-                redis=with_redis,
-                a=instances[0],
-                b=instances[1],
-                login_path=login_path,
-                database_url=database_url,
-                inbox=inbox,
-                database=database,
-                client=client,
-                redis_prefix=prefix,
-            )
+        async with running_cluster(
+            var_dir, redis_url=REDIS_URL if with_redis else "", redis_prefix=prefix
+        ) as cluster:
             yield cluster
-        for instance in instances:
-            await _stop(instance)
-        # Logs: JSON lines, never a passcode or a session token; Redis never reported down.
-        for instance in instances:
-            text = instance.log_text()
-            for secret in cluster.tokens_seen:
-                assert secret not in text, f"a secret reached instance {instance.name}'s log"
-            assert "Redis is unavailable" not in text
-            for line in text.splitlines():
-                if line.startswith("{"):
-                    json.loads(line)
+            for instance in (cluster.a, cluster.b):
+                assert "Redis is unavailable" not in instance.log_text()
     finally:
-        for instance in instances:
-            await _stop(instance)
-        if database is not None:
-            await database.close()
-        smtp.close()
-        await smtp.wait_closed()
-        await _admin(POSTGRES_URL, f'DROP DATABASE "{name}" WITH (FORCE)')
         if with_redis:
             await delete_prefix(REDIS_URL, prefix)
 
