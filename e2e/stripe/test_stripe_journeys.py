@@ -554,6 +554,109 @@ def test_change_quantity_with_a_promotion_code(
     expect(card.locator("dt", has_text="Discount").locator("+ dd")).to_contain_text("10% off")
 
 
+def invoicing_now(features: dict[str, Any]) -> None:
+    features["subscription_update"]["proration_behavior"] = "always_invoice"
+
+
+def invoices_of(stripe_api: StripeAPIServer, customer: str) -> list[dict[str, Any]]:
+    return stripe_api.call("GET", "/v1/invoices", customer=customer, limit=100)["data"]
+
+
+def test_more_seats_invoiced_now(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    stripe_portico: StripePortico,
+    portico_db: PorticoDatabase,
+) -> None:
+    # "always_invoice": the prorations are invoiced and charged at once; the preview's amount due
+    # now is what Stripe then charges, and the invoice is in the list straight away.
+    email = journey_email("invoice_now", js)
+    ids = stripe_world.customers[email]
+    before = {invoice["id"] for invoice in invoices_of(stripe_api, ids["customer"])}
+    signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with stripe_portico.relay.held(), changed_features(portico_db, invoicing_now):
+        open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
+        card = page.locator(f"#sub-{ids['subscription']}")
+        follow(page, js, button(card, "Change plan"))
+        expect(heading(page, "Change plan")).to_be_visible()
+        page.get_by_label("Quantity", exact=True).fill("7")
+        follow(page, js, button(page, "Continue"))
+
+        expect(heading(page, "Confirm your plan change")).to_be_visible()
+        due_now = page.get_by_role("main").locator("dt", has_text="Amount due now")
+        expect(due_now.locator("+ dd")).to_have_text(re.compile(r"^\$[\d,]+\.\d\d$"))
+        previewed = cents(due_now.locator("+ dd").inner_text())
+        assert previewed > 0
+        follow(page, js, button(page, "Confirm change"))
+
+        flash(page, "Your plan was changed.")
+        expect(card.get_by_role("heading", level=2)).to_contain_text(f"Team {TIMES} 7")
+        [invoice] = [i for i in invoices_of(stripe_api, ids["customer"]) if i["id"] not in before]
+        assert (invoice["billing_reason"], invoice["status"]) == ("subscription_update", "paid")
+        assert abs(invoice["amount_paid"] - previewed) <= 1, (invoice["amount_paid"], previewed)
+
+        follow(
+            page,
+            js,
+            page.get_by_role("navigation", name="Account").get_by_role("link", name="Invoices"),
+        )
+        expect(heading(page, "Invoices")).to_be_visible()
+        row = page.get_by_role("row").filter(has_text=invoice["number"])
+        expect(row).to_contain_text("Paid")
+        expect(row).to_contain_text(f"${invoice['total'] / 100:,.2f}")
+    assert_mirror_agrees(stripe_portico, ids["customer"])
+
+
+def test_changing_plan_ends_the_trial(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    stripe_portico: StripePortico,
+) -> None:
+    # "end_trial": a change during the trial ends it, and the new plan is invoiced in full.
+    # (A cheaper plan would wait for the trial's end, by the "decreasing_item_amount" rule.)
+    email = journey_email("trial", js)
+    ids = stripe_world.customers[email]
+    assert stripe_api.get(ids["subscription"])["status"] == "trialing"
+    signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with stripe_portico.relay.held():
+        open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
+        card = page.locator(f"#sub-{ids['subscription']}")
+        expect(card.locator("dt", has_text="Trial ends")).to_be_visible()
+        follow(page, js, button(card, "Change plan"))
+        expect(heading(page, "Change plan")).to_be_visible()
+        page.get_by_label("Quantity", exact=True).fill("6")
+        follow(page, js, button(page, "Continue"))
+
+        expect(heading(page, "Confirm your plan change")).to_be_visible()
+        main = page.get_by_role("main")
+        expect(main).to_contain_text("Your free trial ends when you confirm this change.")
+        due_now = main.locator("dt", has_text="Amount due now").locator("+ dd")
+        expect(due_now).to_have_text("$174.00")
+        follow(page, js, button(page, "Confirm change"))
+
+        flash(page, "Your plan was changed.")
+        expect(card.get_by_role("heading", level=2)).to_contain_text(f"Team {TIMES} 6")
+        expect(card.locator("dt", has_text="Trial ends")).to_have_count(0)
+        on_stripe = stripe_api.get(ids["subscription"])
+        assert on_stripe["status"] == "active"
+        latest = stripe_api.get(on_stripe["latest_invoice"])
+        assert (latest["status"], latest["amount_paid"]) == ("paid", 17400)
+        expect(card.locator("dt", has_text="Next charge").locator("+ dd")).to_contain_text(
+            "$174.00"
+        )
+    assert_mirror_agrees(stripe_portico, ids["customer"])
+
+
 def test_cancel_accepting_the_retention_offer(
     page: Page,
     js: bool,

@@ -22,6 +22,8 @@ JOURNEYS = (
     "plan",
     "later",
     "promo",
+    "invoice_now",
+    "trial",
     "quantity",
     "cancel",
     "offer",
@@ -95,6 +97,7 @@ def seed_customer(
     quantity: int = 5,
     card: str = "pm_card_visa",
     open_invoice: bool = True,
+    trial_days: int | None = None,
 ) -> dict[str, Any]:
     """A customer like the demo's Jenny: a default card, a paid subscription, an open invoice."""
     customer = server.create_customer(
@@ -104,7 +107,9 @@ def seed_customer(
     )
     pm = server.create_payment_method(customer["id"], card=card, default=True)
     subscription = server.create_subscription(
-        customer=customer["id"], items=[{"price": world.price(plan), "quantity": quantity}]
+        customer=customer["id"],
+        items=[{"price": world.price(plan), "quantity": quantity}],
+        **({"trial_period_days": trial_days} if trial_days else {}),
     )
     invoice = None
     if open_invoice:
@@ -129,9 +134,10 @@ def seed(server: StripeAPIServer) -> StripeWorld:
     for journey in JOURNEYS:
         for js in (True, False):
             # The card journey adds a Visa through Checkout: start it with a Mastercard. The plan
-            # journey upgrades: start it on Starter.
+            # journey upgrades: start it on Starter. The trial journey ends a 14-day trial.
             card = "pm_card_mastercard" if journey == "card" else "pm_card_visa"
             plan, quantity = ("starter", 1) if journey == "plan" else ("team", 5)
+            trial_days = 14 if journey == "trial" else None
             ids = seed_customer(
                 server,
                 world,
@@ -140,6 +146,7 @@ def seed(server: StripeAPIServer) -> StripeWorld:
                 plan=plan,
                 quantity=quantity,
                 card=card,
+                trial_days=trial_days,
             )
             if journey == "cards":  # a second card, to make default and to remove
                 second = server.create_payment_method(ids["customer"], card="pm_card_mastercard")
