@@ -858,12 +858,31 @@ def test_make_another_card_default_and_remove_the_old_one(
     expect(old).to_have_count(0)
     expect(new.get_by_text("Default", exact=True)).to_be_visible()
 
+    # The default card can go while another one stays: Stripe then has no default card.
+    amex = page.locator(f"#card-{ids['third_payment_method']}")
+    with stripe_portico.relay.held():
+        follow(page, js, new.get_by_role("link", name="Remove", exact=True))
+        expect(heading(page, "Remove Mastercard ending in 4444?")).to_be_visible()
+        expect(page.get_by_role("main")).to_contain_text("This is your default payment method.")
+        follow(page, js, button(page, "Remove"))
+        flash(page, "Mastercard ending in 4444 was removed.")
+        expect(new).to_have_count(0)
+        expect(amex).to_be_visible()
+        expect(amex.get_by_text("Default", exact=True)).to_have_count(0)
+        assert stripe_api.get(mastercard)["customer"] is None
+        on_stripe = stripe_api.get(ids["customer"])["invoice_settings"]["default_payment_method"]
+        assert on_stripe is None
+    after_webhooks(
+        page, stripe_portico, ids["customer"], "/portal/payment-methods", "Payment methods"
+    )
+    expect(page.locator(".pm-list > li")).to_have_count(1)
+
     # The last card stays while the subscription is active: the page says why, Stripe keeps it.
-    follow(page, js, new.get_by_role("link", name="Remove", exact=True))
-    expect(heading(page, "Remove Mastercard ending in 4444?")).to_be_visible()
+    follow(page, js, amex.get_by_role("link", name="Remove", exact=True))
+    expect(heading(page, re.compile(r"^Remove .* ending in 0005\?$"))).to_be_visible()
     expect(page.get_by_role("main")).to_contain_text("You need at least one payment method")
     expect(button(page, "Remove")).to_have_count(0)
-    assert stripe_api.get(mastercard)["customer"] == ids["customer"]
+    assert stripe_api.get(ids["third_payment_method"])["customer"] == ids["customer"]
 
 
 def test_edit_billing_details_and_a_vat_id(

@@ -148,7 +148,9 @@ def seed(server: StripeAPIServer) -> StripeWorld:
                 card=card,
                 trial_days=trial_days,
             )
-            if journey == "cards":  # a second card, to make default and to remove
+            if journey == "cards":  # two more cards, to make default and to remove
                 second = server.create_payment_method(ids["customer"], card="pm_card_mastercard")
+                third = server.create_payment_method(ids["customer"], card="pm_card_amex")
                 ids["second_payment_method"] = second["id"]
+                ids["third_payment_method"] = third["id"]
     return world
