@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.billing.demo_offers import RETENTION_COUPON, WELCOME_CODE, WELCOME_COUPON
+from e2e.support.axe import assert_accessible
 from e2e.support.customers import changed_features
 from e2e.support.database import PorticoDatabase
 from e2e.support.mailbox import Mailbox
@@ -479,6 +480,8 @@ def test_a_cheaper_plan_waits_for_the_period_end(
         flash(page, "Your plan will change on")
         expect(card.get_by_role("heading", level=2)).to_contain_text(f"Team {TIMES} 5")
         expect(card).to_contain_text("Changes to Business on")
+        if js:
+            assert_accessible(page, "the list with a change scheduled on Stripe")
         assert_stayed_in_document(page, js)
         on_stripe = stripe_api.get(subscription)
         item = on_stripe["items"]["data"][0]
@@ -688,6 +691,8 @@ def test_cancel_accepting_the_retention_offer(
             flash(page, "Thank you for staying: 20% off for 3 months has been applied")
             discount = card.locator("dt", has_text="Discount").locator("+ dd")
             expect(discount).to_contain_text("20% off for 3 months")
+            if js:
+                assert_accessible(page, "the list with the retention coupon from Stripe")
             expect(card.get_by_role("heading", level=2)).not_to_contain_text("Cancels soon")
             expect(button(card, "Cancel subscription")).to_be_visible()
             assert_stayed_in_document(page, js)
@@ -790,6 +795,8 @@ def test_pause_payments_until_a_date_then_resume(
             flash(page, "Payments are paused until")
             expect(card).to_contain_text("Payments paused until")
             expect(button(card, "Resume subscription")).to_be_visible()
+            if js:
+                assert_accessible(page, "the list with payments paused on Stripe")
             resumes_at = int(datetime.combine(resume_on, time(0), tzinfo=UTC).timestamp())
             pause = stripe_api.get(subscription)["pause_collection"]
             assert pause == {"behavior": "void", "resumes_at": resumes_at}
@@ -956,6 +963,8 @@ def test_edit_billing_details_and_a_vat_id(
         flash(page, "Tax ID DE123456789 was added.")
         item = taxes.get_by_role("listitem").filter(has_text="DE123456789")
         expect(item).to_contain_text("EU VAT")
+        if js:
+            assert_accessible(page, "the billing details with a tax ID on Stripe")
         assert tax_ids_on_stripe(stripe_api, customer) == [("eu_vat", "DE123456789", "DE")]
 
         follow(page, js, button(item, "Remove"))
