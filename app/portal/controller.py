@@ -21,7 +21,8 @@ class PortalController(Controller):
 
     @get("/", name="portal:overview")
     async def overview(self, request: Request, access: NamedDependency[CustomerAccess]) -> Response:
-        data = await queries.overview(access.customer.id)
+        # The customer row the session check just read: one query fewer per view.
+        data = await queries.overview(access.customer.id, customer=access.customer)
         if data is None:  # the customer was deleted since the session began
             raise SignInRequired(access.configuration, "signed_out")
         return await render(request, access, "portal/overview.html", overview=data)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import msgspec
 
+from app.billing.queries import sql
 from app.billing.queries.subscriptions import SubscriptionView, subscriptions
 from app.billing.tables import Customer, Invoice, PaymentMethod
 
@@ -75,12 +76,20 @@ INVOICE_COLUMNS = tuple(
 )
 
 
-def _customer_invoices(customer_id: str):
-    return (
-        Invoice.select(*INVOICE_COLUMNS)
-        .where((Invoice.customer == customer_id) & (Invoice.status != "draft"))
-        .order_by(Invoice.created, Invoice.id, ascending=False)
-    )
+# The customer's invoices (drafts excluded), newest first: SQL built once (see ``sql``).
+_INVOICES_SQL = (
+    f'SELECT {sql.selected(INVOICE_COLUMNS)} FROM "{Invoice._meta.tablename}"'  # noqa: S608 (identifiers only; values are parameters)
+    ' WHERE "customer" = {} AND "status" <> {} ORDER BY "created" DESC, "id" DESC'
+    " LIMIT {} OFFSET {}"
+)
+_CARD_SQL = (
+    f'SELECT {sql.selected(CARD_COLUMNS)} FROM "{PaymentMethod._meta.tablename}"'  # noqa: S608 (identifiers only; values are parameters)
+    ' WHERE "id" = {} AND "customer" = {}'
+)
+
+
+async def _customer_invoices(customer_id: str, limit: int, offset: int = 0) -> list[dict]:
+    return await Invoice.raw(_INVOICES_SQL, customer_id, "draft", limit, offset)
 
 
 async def card(customer_id: str, payment_method_id: str | None) -> CardView | None:
@@ -88,27 +97,28 @@ async def card(customer_id: str, payment_method_id: str | None) -> CardView | No
     customer's."""
     if not payment_method_id:
         return None
-    row = (
-        await PaymentMethod.select(*CARD_COLUMNS)
-        .where((PaymentMethod.id == payment_method_id) & (PaymentMethod.customer == customer_id))
-        .first()
-    )
-    return None if row is None else CardView(**row)
+    rows = await PaymentMethod.raw(_CARD_SQL, payment_method_id, customer_id)
+    return CardView(**rows[0]) if rows else None
 
 
-async def overview(customer_id: str, *, now: datetime | None = None) -> Overview | None:
+async def overview(
+    customer_id: str, *, now: datetime | None = None, customer: Customer | None = None
+) -> Overview | None:
     """What the portal's overview page shows, in five queries (up to three more when
-    subscriptions have a schedule or a discount); None for an unknown or deleted customer."""
-    customer = (
-        await Customer.objects()
-        .where((Customer.id == customer_id) & Customer.deleted.eq(False))
-        .first()
-    )
+    subscriptions have a schedule or a discount), four when the caller passes the ``customer`` row
+    it already read for ``customer_id`` (the signed-in one); None for an unknown or deleted
+    customer."""
+    if customer is None or customer.id != customer_id or customer.deleted:
+        customer = (
+            await Customer.objects()
+            .where((Customer.id == customer_id) & Customer.deleted.eq(False))
+            .first()
+        )
     if customer is None:
         return None
     subs = await subscriptions(customer_id, now=now)
     default = await card(customer_id, customer.invoice_settings_default_payment_method)
-    invoices = await _customer_invoices(customer_id).limit(RECENT_INVOICES)
+    invoices = await _customer_invoices(customer_id, RECENT_INVOICES)
     return Overview(
         customer=customer,
         subscriptions=subs,
@@ -121,7 +131,7 @@ async def invoices_page(customer_id: str, page: int, per_page: int = 20) -> Invo
     """One page of the customer's invoices (drafts excluded), newest first; pages start at 1."""
     page = max(page, 1)
     per_page = max(per_page, 1)
-    rows = await _customer_invoices(customer_id).limit(per_page + 1).offset((page - 1) * per_page)
+    rows = await _customer_invoices(customer_id, per_page + 1, (page - 1) * per_page)
     return InvoicePage(
         rows=[InvoiceRow(**row) for row in rows[:per_page]],
         page=page,

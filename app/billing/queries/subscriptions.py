@@ -10,7 +10,15 @@ from typing import Any
 import msgspec
 
 from app import clock
-from app.billing.tables import Coupon, Price, Subscription, SubscriptionItem, SubscriptionSchedule
+from app.billing.queries import sql
+from app.billing.tables import (
+    Coupon,
+    Price,
+    Product,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionSchedule,
+)
 
 # Subscriptions that still give the customer something: they count for sign-in and are shown.
 ACTIVE_STATUSES = ("active", "trialing", "past_due", "unpaid", "paused")
@@ -166,24 +174,68 @@ _SUBSCRIPTION_COLUMNS = tuple(
     for name in SubscriptionView.__struct_fields__
     if name not in ("items", "pending", "discount")
 )
+_SUBSCRIPTIONS_SQL = (
+    f"SELECT {sql.selected((*_SUBSCRIPTION_COLUMNS, Subscription.discount_coupon))}"  # noqa: S608 (identifiers only; values are parameters)
+    f' FROM "{Subscription._meta.tablename}" WHERE '
+)
+# The customer's subscriptions that still give something, and those that ended recently.
+_SHOWN = (
+    '"customer" = {} AND ("status" IN ('
+    + sql.placeholders(len(ACTIVE_STATUSES))
+    + ') OR ("status" = {} AND ("ended_at" >= {} OR ("ended_at" IS NULL AND "canceled_at" >= {}))))'
+)
+_ONE = '"customer" = {} AND "id" = {}'
+
+
+# The subscription items with their price and product: one query, its SQL built once (see
+# ``sql``); the same columns as a Piccolo select of ``SubscriptionItem.price.product.…``.
+_ITEMS_SQL = (
+    "SELECT "  # noqa: S608 (identifiers only; values are parameters)
+    + sql.selected(
+        (SubscriptionItem.id, SubscriptionItem.subscription, SubscriptionItem.quantity), "si."
+    )
+    + ", "
+    + sql.selected(
+        (
+            Price.id.as_alias("price_id"),
+            Price.currency,
+            Price.unit_amount,
+            Price.recurring_interval.as_alias("interval"),
+            Price.recurring_interval_count.as_alias("interval_count"),
+            Price.recurring_usage_type.as_alias("usage_type"),
+        ),
+        "p.",
+    )
+    + ", "
+    + sql.selected(
+        (
+            Product.id.as_alias("product_id"),
+            Product.name.as_alias("product_name"),
+            Product.unit_label,
+        ),
+        "pr.",
+    )
+    + f' FROM "{SubscriptionItem._meta.tablename}" si'
+    + f' LEFT JOIN "{Price._meta.tablename}" p ON p."id" = si."price"'
+    + f' LEFT JOIN "{Product._meta.tablename}" pr ON pr."id" = p."product"'
+    + ' WHERE si."subscription" IN ({ids})'
+)
+_PENDING_PRICE_COLUMNS = (
+    Price.id,
+    Price.currency,
+    Price.unit_amount,
+    Price.recurring_interval.as_alias("interval"),
+    Price.recurring_interval_count.as_alias("interval_count"),
+    Price.product.name.as_alias("product_name"),
+    Price.product.unit_label.as_alias("unit_label"),
+)
 
 
 async def _items(subscription_ids: list[str]) -> dict[str, list[PlanItem]]:
-    price = SubscriptionItem.price
-    rows = await SubscriptionItem.select(
-        SubscriptionItem.id,
-        SubscriptionItem.subscription,
-        SubscriptionItem.quantity,
-        price.id.as_alias("price_id"),
-        price.currency.as_alias("currency"),
-        price.unit_amount.as_alias("unit_amount"),
-        price.recurring_interval.as_alias("interval"),
-        price.recurring_interval_count.as_alias("interval_count"),
-        price.recurring_usage_type.as_alias("usage_type"),
-        price.product.id.as_alias("product_id"),
-        price.product.name.as_alias("product_name"),
-        price.product.unit_label.as_alias("unit_label"),
-    ).where(SubscriptionItem.subscription.is_in(subscription_ids))
+    if not subscription_ids:
+        return {}
+    query = _ITEMS_SQL.replace("{ids}", sql.placeholders(len(subscription_ids)))
+    rows = await SubscriptionItem.raw(query, *subscription_ids)
     items: dict[str, list[PlanItem]] = {}
     for row in sorted(rows, key=lambda r: (r["product_name"], r["id"])):
         items.setdefault(row.pop("subscription"), []).append(PlanItem(**row))
@@ -208,15 +260,9 @@ async def _pending_changes(schedule_ids: list[str]) -> dict[str, PendingChange]:
         return {}
     prices = {
         row.pop("id"): row
-        for row in await Price.select(
-            Price.id,
-            Price.currency,
-            Price.unit_amount,
-            Price.recurring_interval.as_alias("interval"),
-            Price.recurring_interval_count.as_alias("interval_count"),
-            Price.product.name.as_alias("product_name"),
-            Price.product.unit_label.as_alias("unit_label"),
-        ).where(Price.id.is_in([s["price_id"] for s in schedules]))
+        for row in await Price.select(*_PENDING_PRICE_COLUMNS).where(
+            Price.id.is_in([s["price_id"] for s in schedules])
+        )
     }
     pending: dict[str, PendingChange] = {}
     for schedule in schedules:
@@ -237,13 +283,11 @@ def _present(rows: list[dict[str, Any]], column: str) -> list[str]:
     return sorted({row[column] for row in rows if row[column]})
 
 
-async def _load(where: Any) -> list[SubscriptionView]:
-    """Subscriptions matching ``where`` with their items, scheduled next phases and discounts:
-    two queries, and up to three more only when some have a schedule or a discount, whatever the
-    number of subscriptions."""
-    subs = await Subscription.select(*_SUBSCRIPTION_COLUMNS, Subscription.discount_coupon).where(
-        where
-    )
+async def _load(condition: str, *args: Any) -> list[SubscriptionView]:
+    """Subscriptions matching ``condition`` (SQL with ``{}`` placeholders for ``args``) with
+    their items, scheduled next phases and discounts: two queries, and up to three more only
+    when some have a schedule or a discount, whatever the number of subscriptions."""
+    subs = await Subscription.raw(_SUBSCRIPTIONS_SQL + condition, *args)
     if not subs:
         return []
     items = await _items([s["id"] for s in subs])
@@ -267,14 +311,7 @@ async def subscriptions(customer_id: str, *, now: datetime | None = None) -> lis
     """The customer's subscriptions that still give something (ACTIVE_STATUSES) and those that
     ended in the last 90 days; active first, newest first within each group."""
     cutoff = (now or clock.now()) - RECENTLY_ENDED
-    ended_recently = (Subscription.status == "canceled") & (
-        (Subscription.ended_at >= cutoff)
-        | (Subscription.ended_at.is_null() & (Subscription.canceled_at >= cutoff))
-    )
-    views = await _load(
-        (Subscription.customer == customer_id)
-        & (Subscription.status.is_in(list(ACTIVE_STATUSES)) | ended_recently)
-    )
+    views = await _load(_SHOWN, customer_id, *ACTIVE_STATUSES, "canceled", cutoff, cutoff)
     views.sort(key=lambda v: v.created, reverse=True)
     views.sort(key=lambda v: not v.is_active)
     return views
@@ -285,7 +322,5 @@ async def subscription(customer_id: str, subscription_id: str) -> SubscriptionVi
     customer's."""
     if not subscription_id or len(subscription_id) > 64:
         return None
-    found = await _load(
-        (Subscription.customer == customer_id) & (Subscription.id == subscription_id)
-    )
+    found = await _load(_ONE, customer_id, subscription_id)
     return found[0] if found else None
