@@ -165,7 +165,7 @@ class SessionCache:
             return None, generation or b""
         try:
             return msgspec.json.decode(payload, type=Cached), generation or b""
-        except msgspec.ValidationError:  # written by another version: ignore it
+        except msgspec.DecodeError:  # written by another version: ignore it
             return None, generation or b""
 
     def _mac(self, digest: str, payload: bytes) -> bytes:
