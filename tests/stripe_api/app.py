@@ -8,8 +8,10 @@ Pipeline for ``/v1/...`` (in this order):
 3. form/query decoding (:mod:`.encoding`) and idempotency: a ``POST`` with an
    ``Idempotency-Key`` already used with the same method, path and parameters replays the
    stored response with ``Idempotent-Replayed: true``; with different parameters it is a 400
-   ``idempotency_error``.  Responses are stored once the endpoint ran (also its 4xx/402),
-   not for validation failures or injected faults - as documented by Stripe;
+   ``idempotency_error``; while the first request with a key is still running, another one
+   with that key is not run but answered ``409 idempotency_key_in_use`` (which the SDK
+   retries).  Responses are stored once the endpoint ran (also its 4xx/402), not for
+   validation failures, conflicts or injected faults - as documented by Stripe;
 4. routing (:mod:`.routing`) - unknown URLs answer Stripe's "Unrecognized request URL" 404;
 5. parameter validation against the SDK's ``*Params`` TypedDict (:mod:`.params`);
 6. the handler, under the state lock, in a transaction: clock-driven changes are applied
@@ -80,6 +82,8 @@ class APIApp:
         self.errors: list[str] = []
         self.stopping = threading.Event()
         self._idempotency: dict[str, tuple[str, int, bytes, dict[str, str]]] = {}
+        self._keys_in_use: set[str] = set()
+        self._idempotency_lock = threading.Lock()
         self._log_lock = threading.Lock()
 
     # -- entry point ----------------------------------------------------------------------
@@ -145,8 +149,25 @@ class APIApp:
         except StripeError as error:
             return error.status, _json(error.body(request_id)), error.headers, params, ""
         fingerprint = json.dumps([method, path, params], sort_keys=True)
-        if key is not None and key in self._idempotency:
-            stored_fingerprint, status, payload, extra = self._idempotency[key]
+        if key is None:
+            return self._run(method, path, params, request_id, None, fingerprint)
+        with self._idempotency_lock:
+            stored = self._idempotency.get(key)
+            in_use = stored is None and key in self._keys_in_use
+            if stored is None and not in_use:
+                self._keys_in_use.add(key)  # checked and claimed at once: one runs
+        if in_use:
+            error = StripeError(
+                409,
+                "There is currently another in-progress request using this Stripe API key and "
+                "idempotency key (that probably means you submitted twice, and the other request "
+                f"is still going through): {key}. Please try again later.",
+                type="idempotency_error",
+                code="idempotency_key_in_use",
+            )
+            return 409, _json(error.body(request_id)), {}, params, ""
+        if stored is not None:
+            stored_fingerprint, status, payload, extra = stored
             if stored_fingerprint != fingerprint:
                 error = StripeError(
                     400,
@@ -159,18 +180,35 @@ class APIApp:
             replay_headers = {**extra, "Idempotent-Replayed": "true"}
             return status, payload, replay_headers, params, "replayed"
         try:
+            return self._run(method, path, params, request_id, key, fingerprint)
+        finally:
+            with self._idempotency_lock:
+                self._keys_in_use.discard(key)
+
+    def _run(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        request_id: str,
+        key: str | None,
+        fingerprint: str,
+    ) -> tuple[int, bytes, dict[str, str], dict[str, Any], str]:
+        """Route, validate and execute; the answer is stored for the key once the endpoint ran."""
+        try:
             route, args, valid = self.resolve(method, path, params)
         except StripeError as error:
             return error.status, _json(error.body(request_id)), error.headers, params, ""
         status, result, extra = self.execute(route, args, valid, method, path, request_id, key)
         payload = _json(result)
         if key is not None:
-            self._idempotency[key] = (
-                fingerprint,
-                status,
-                payload,
-                {"Original-Request": request_id},
-            )
+            with self._idempotency_lock:
+                self._idempotency[key] = (
+                    fingerprint,
+                    status,
+                    payload,
+                    {"Original-Request": request_id},
+                )
         return status, payload, extra, params, ""
 
     def _authenticate(self, headers: dict[str, str]) -> None:
