@@ -71,6 +71,7 @@ class Server:
     port: int
     log_path: Path
     login_path: str = ""
+    database_url: str = ""  # straight to PostgreSQL (the server's may go through a proxy)
     process: subprocess.Popen | None = None
     starts: int = field(default=0)
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import httpx
 
-from tests.faults.conftest import new_database
 from tests.faults.live import sign_in
 from tests.faults.postgres import PrivatePostgres
 
@@ -65,8 +64,7 @@ def assert_friendly_503(response: httpx.Response) -> None:
 async def test_requests_fail_fast_with_a_503_page_and_recover_by_themselves(
     private_postgres: PrivatePostgres, make_server, smtp_server
 ) -> None:
-    database_url = await new_database(private_postgres)
-    server = await make_server(database_url, smtp_server.port)
+    server = await make_server(smtp_server.port)
     customer = httpx.AsyncClient(base_url=server.base_url, timeout=30)
     visitor = httpx.AsyncClient(base_url=server.base_url, timeout=30)
     probe = httpx.AsyncClient(base_url=server.base_url, timeout=30)
