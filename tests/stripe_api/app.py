@@ -83,6 +83,7 @@ class APIApp:
         self.stopping = threading.Event()
         self._idempotency: dict[str, tuple[str, int, bytes, dict[str, str]]] = {}
         self._keys_in_use: set[str] = set()
+        self.processing_delay = 0.0  # seconds; StripeAPIServer.slow_processing
         self._idempotency_lock = threading.Lock()
         self._log_lock = threading.Lock()
 
@@ -199,6 +200,8 @@ class APIApp:
             route, args, valid = self.resolve(method, path, params)
         except StripeError as error:
             return error.status, _json(error.body(request_id)), error.headers, params, ""
+        if self.processing_delay:
+            self.stopping.wait(self.processing_delay)
         status, result, extra = self.execute(route, args, valid, method, path, request_id, key)
         payload = _json(result)
         if key is not None:

@@ -8,6 +8,7 @@ Usage::
         customer = stripe_api.create("customer", email="a@example.test")
         stripe_api.inject_fault("/v1/customers*", status=500, times=1)
         stripe_api.advance_clock(days=31)          # renewals, period-end cancellations
+        with stripe_api.slow_processing(0.3): ...  # concurrent requests overlap
         stripe_api.requests / stripe_api.events    # what came in / what happened
 
 The socket layer is the standard library's ``ThreadingHTTPServer`` (one thread per
@@ -24,7 +25,7 @@ import socket
 import sys
 import threading
 import traceback
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -214,6 +215,17 @@ class StripeAPIServer(Seeding):
 
     def clear_faults(self) -> None:
         self.app.faults.clear()
+
+    @contextlib.contextmanager
+    def slow_processing(self, seconds: float) -> Iterator[None]:
+        """Inside, every API request takes ``seconds`` longer to run, after its idempotency key
+        was claimed (an injected delay comes before that): requests sent together are in
+        progress together, as on a busy Stripe."""
+        self.app.processing_delay = seconds
+        try:
+            yield
+        finally:
+            self.app.processing_delay = 0.0
 
     def advance_clock(self, seconds: int = 0, *, days: int = 0, to: int | None = None) -> int:
         """Move the (frozen) clock forward and apply what became due; returns the new time."""

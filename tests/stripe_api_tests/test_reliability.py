@@ -116,30 +116,14 @@ def test_server_stops_cleanly_with_a_request_in_flight() -> None:
     assert not server.errors
 
 
-def slow_endpoints(monkeypatch: pytest.MonkeyPatch, stripe_api: StripeAPIServer, seconds: float):
-    """Every endpoint takes ``seconds`` to run (past the idempotency check), so two requests sent
-    together are in progress at the same time, as on a busy Stripe."""
-    app = stripe_api.app
-    run = app.execute
-
-    def slowly(*args, **kwargs):
-        time.sleep(seconds)
-        return run(*args, **kwargs)
-
-    monkeypatch.setattr(app, "execute", slowly)
-
-
-def test_a_key_in_use_answers_409_and_the_request_runs_once(
-    stripe_api: StripeAPIServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_key_in_use_answers_409_and_the_request_runs_once(stripe_api: StripeAPIServer) -> None:
     """A second request with the key of one still in progress is not run: Stripe answers 409
     ``idempotency_key_in_use`` (and keeps nothing for it); once the first finished, the key
     replays its answer."""
-    slow_endpoints(monkeypatch, stripe_api, 0.5)
     headers = {"Authorization": f"Bearer {stripe_api.api_key}", "Idempotency-Key": "double-1"}
     body = {"email": "double@example.test"}
     with httpx.Client(base_url=stripe_api.url, headers=headers, timeout=10) as http:
-        with ThreadPoolExecutor(2) as pool:
+        with stripe_api.slow_processing(0.5), ThreadPoolExecutor(2) as pool:
             first = pool.submit(http.post, "/v1/customers", data=body)
             time.sleep(0.1)
             second = pool.submit(http.post, "/v1/customers", data=body)
@@ -156,17 +140,17 @@ def test_a_key_in_use_answers_409_and_the_request_runs_once(
 
 
 async def test_the_sdk_retries_a_key_in_use_into_the_replay(
-    stripe_api: StripeAPIServer, stripe_client, monkeypatch: pytest.MonkeyPatch
+    stripe_api: StripeAPIServer, stripe_client
 ) -> None:
     """A double submit that reaches Stripe twice at once (two form posts with the same intent):
     one customer, and both calls get it (the SDK retries the 409 until the first finished)."""
-    slow_endpoints(monkeypatch, stripe_api, 0.3)
     options = {"idempotency_key": "double-2"}
     params = {"email": "twice@example.test"}
-    first, second = await asyncio.gather(
-        stripe_client.v1.customers.create_async(params, options),
-        stripe_client.v1.customers.create_async(params, options),
-    )
+    with stripe_api.slow_processing(0.3):
+        first, second = await asyncio.gather(
+            stripe_client.v1.customers.create_async(params, options),
+            stripe_client.v1.customers.create_async(params, options),
+        )
     assert first.id == second.id
     assert len(stripe_api.state.table("customer")) == 1
     statuses = sorted(r.status for r in stripe_api.requests if r.path == "/v1/customers")

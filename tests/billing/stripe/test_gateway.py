@@ -643,11 +643,15 @@ async def test_same_intent_twice_changes_stripe_once(
     assert len(_posts(stripe_api, f"/v1/subscriptions/{subscribed['id']}")) == 1
     with pytest.raises(IdempotencyConflict):
         await change("same-intent", quantity=5)
-    # Two submits at the same moment: Stripe's idempotency key makes them one change.
-    await asyncio.gather(change("racing", 6), change("racing", 6))
+    # Two submits at the same moment (two Portico processes, say): both reach Stripe while the
+    # other is still in progress there. Stripe runs one and answers the other 409
+    # idempotency_key_in_use; the SDK retries that into the replay. One change.
+    with stripe_api.slow_processing(0.3):
+        await asyncio.gather(change("racing", 6), change("racing", 6))
     assert updates() == before + 2
     assert invoices() == invoices_before + 2  # one proration invoice per change
     assert await _items(subscribed["id"]) == [(catalog["basic"]["id"], 6)]
+    assert any(r.status == 409 for r in stripe_api.requests), "the submits did not overlap"
 
 
 # --- faults ----
