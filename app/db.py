@@ -5,9 +5,11 @@ One way to open a write transaction everywhere: ``async with db.write():``. Read
 PostgreSQL going away (restart, failover, network) must make requests fail fast and the process
 recover by itself once it is back:
 
-- connecting gives up after ``CONNECT_TIMEOUT``; a statement after ``COMMAND_TIMEOUT``; waiting
-  for a free pooled connection after ``ACQUIRE_TIMEOUT`` (asyncpg's and Piccolo's default is to
-  wait forever), so no request hangs on a dead or saturated database;
+- connecting gives up after ``CONNECT_TIMEOUT``; waiting for a free pooled connection after
+  ``ACQUIRE_TIMEOUT`` (asyncpg's and Piccolo's default is to wait forever); in the web process
+  (``start(engine, command_timeout=COMMAND_TIMEOUT)``) a statement after ``COMMAND_TIMEOUT``, so
+  no request hangs on a dead, unreachable or saturated database (commands such as ``migrate``
+  keep no statement limit: an index build may take longer);
 - asyncpg's pool reconnects a connection found closed at its next use;
 - a transaction whose ``BEGIN``, ``COMMIT`` or ``ROLLBACK`` fails gives its connection back to
   the pool, terminated (Piccolo's own transaction kept it checked out forever, so after
@@ -43,7 +45,7 @@ log = logging.getLogger("portico.db")
 _engine: Engine | None = None
 
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection (TCP, TLS, authentication)
-COMMAND_TIMEOUT = 30.0  # seconds for one statement
+COMMAND_TIMEOUT = 30.0  # seconds for one statement of a web request
 ACQUIRE_TIMEOUT = 10.0  # seconds to wait for a pooled connection (a reconnect included)
 POOL_MIN_SIZE = 2
 POOL_MAX_SIZE = 20
@@ -162,7 +164,7 @@ def make_engine(url: str) -> Engine:
     parts = urlsplit(url)
     if parts.scheme in ("postgres", "postgresql"):
         return PorticoPostgresEngine(
-            config={"dsn": url, "timeout": CONNECT_TIMEOUT, "command_timeout": COMMAND_TIMEOUT},
+            config={"dsn": url, "timeout": CONNECT_TIMEOUT},
             extensions=(),
         )
     raise ValueError(f"unsupported database URL: {url}")
@@ -192,9 +194,15 @@ def bind(engine: Engine) -> None:
         table._meta.db = engine
 
 
-async def start(engine: Engine) -> None:
+async def start(engine: Engine, *, command_timeout: float | None = None) -> None:
+    """Open the PostgreSQL pool (``command_timeout``: seconds per statement, None for no limit);
+    on SQLite, switch the file to WAL."""
     if isinstance(engine, PostgresEngine):
-        await engine.start_connection_pool(min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE)
+        await engine.start_connection_pool(
+            min_size=POOL_MIN_SIZE,
+            max_size=POOL_MAX_SIZE,
+            command_timeout=command_timeout,
+        )
     elif isinstance(engine, SQLiteEngine):
         # WAL is a property of the file: readers never block the writer and vice versa.
         connection = sqlite3.connect(engine.path)

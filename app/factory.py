@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def on_startup(app: Litestar) -> None:
         db.bind(engine)
-        await db.start(engine)
+        await db.start(engine, command_timeout=db.COMMAND_TIMEOUT)  # requests never hang
         replaced_cache.append(sessions.use_cache(session_cache))
         if redis is not None and await redis.ping():
             log.info("Redis in use for per-address limits and the session cache.")

@@ -117,3 +117,18 @@ def test_what_counts_as_the_database_being_unavailable() -> None:
     assert not db.is_unavailable(FileNotFoundError(2, "No such file"))
     assert not db.is_unavailable(asyncpg.InterfaceError("another operation is in progress"))
     assert not db.is_unavailable(ValueError("no"))
+
+
+async def test_the_web_process_limits_each_statement(private_postgres: PrivatePostgres) -> None:
+    """``create_app`` starts the pool with ``COMMAND_TIMEOUT``: a statement the database does not
+    finish (a lock wait, an unreachable host) ends with TimeoutError, a 503, not a hung request."""
+    engine = db.make_engine(await new_database(private_postgres))
+    await db.start(engine, command_timeout=0.3)
+    try:
+        with pytest.raises(TimeoutError) as failure:
+            await engine.run_ddl("SELECT pg_sleep(5)")
+        assert db.is_unavailable(failure.value)
+        [row] = await engine.run_ddl("SELECT 1 AS one")  # the pool goes on
+        assert row["one"] == 1
+    finally:
+        await db.stop(engine)
