@@ -8,6 +8,8 @@ with it off, and may reach only loopback addresses (Portico, and the test server
 and invoice pages). At the end of the session the test server must have received no request its
 parameter validation (the ``stripe`` package's types) refuses.
 
+The journeys' shared steps and checks are in ``e2e.support.stripe_journeys``.
+
 Run: ``.venv/bin/pytest e2e/stripe -q -p no:cacheprovider``
 """
 

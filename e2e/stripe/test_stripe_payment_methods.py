@@ -1,0 +1,156 @@
+"""Payment method journeys in Stripe mode, with JavaScript on and off: a card added through
+Stripe Checkout (after leaving it once with Cancel), another card made the default, cards
+detached (the default one too) and the last card kept while a subscription is active."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from e2e.support.mailbox import Mailbox
+from e2e.support.portal import (
+    assert_stayed_in_document,
+    button,
+    follow,
+    heading,
+    open_page,
+)
+from e2e.support.server import LiveServer
+from e2e.support.stripe_journeys import (
+    Fresh,
+    after_webhooks,
+    assert_mirror_agrees,
+    flash,
+    open_section,
+    signed_in,
+)
+from e2e.support.stripe_portico import StripePortico
+from e2e.support.stripe_world import StripeWorld, journey_email
+from tests.stripe_api import StripeAPIServer
+
+
+def test_add_a_card_through_checkout(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    stripe_portico: StripePortico,
+) -> None:
+    email = journey_email("card", js)
+    customer = stripe_world.customers[email]["customer"]
+    with stripe_portico.relay.held():
+        signed_in(page, js, live_server, mailbox, fresh_email, email)
+        open_section(page, "Payment methods")
+        expect(page.get_by_role("main")).to_contain_text("Mastercard ending in 4444")
+
+        checkout = re.compile(re.escape(stripe_api.url) + r"/c/pay/cs_")
+        payment_methods = re.compile(
+            re.escape(live_server.base_url) + r"/portal/payment-methods/?$"
+        )
+
+        # Changing one's mind on Stripe's page: back to the list, nothing added.
+        page.get_by_role("link", name="Add payment method").click()
+        page.wait_for_url(checkout)
+        expect(page.get_by_role("heading", name="Save a card")).to_be_visible()
+        page.get_by_role("link", name="Cancel").click()
+        page.wait_for_url(payment_methods)
+        expect(page.get_by_role("heading", name="Payment methods", level=1)).to_be_visible()
+        expect(page.locator(".pm-list > li")).to_have_count(1)
+        attached = stripe_api.call("GET", "/v1/payment_methods", customer=customer)["data"]
+        assert [pm["card"]["last4"] for pm in attached] == ["4444"]
+
+        page.get_by_role("link", name="Add payment method").click()
+        page.wait_for_url(checkout)
+        expect(page.get_by_role("heading", name="Save a card")).to_be_visible()
+        page.get_by_label("Card number").fill("4242 4242 4242 4242")
+        page.get_by_role("button", name="Save card").click()
+
+        page.wait_for_url(payment_methods)
+        flash(page, "Your payment method was added.")
+        visa = page.get_by_role("listitem").filter(has_text="Visa ending in 4242")
+        expect(visa.get_by_text("Default", exact=True)).to_be_visible()
+        expect(
+            page.get_by_role("listitem").filter(has_text="Mastercard ending in 4444")
+        ).to_be_visible()
+        default = stripe_api.get(customer)["invoice_settings"]["default_payment_method"]
+        assert stripe_api.get(default)["card"]["last4"] == "4242"
+    assert_mirror_agrees(stripe_portico, customer)
+
+
+def test_make_another_card_default_and_remove_the_old_one(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    stripe_portico: StripePortico,
+) -> None:
+    email = journey_email("cards", js)
+    ids = stripe_world.customers[email]
+    visa, mastercard = ids["payment_method"], ids["second_payment_method"]
+    with stripe_portico.relay.held():
+        signed_in(page, js, live_server, mailbox, fresh_email, email)
+        open_page(page, js, "/portal/payment-methods", "Payment methods")
+        old, new = page.locator(f"#card-{visa}"), page.locator(f"#card-{mastercard}")
+        expect(old).to_contain_text("Visa ending in 4242")
+        expect(old.get_by_text("Default", exact=True)).to_be_visible()
+        expect(new).to_contain_text("Mastercard ending in 4444")
+
+        follow(page, js, button(new, "Make default"))
+        flash(page, "Mastercard ending in 4444 is now your default payment method.")
+        expect(new.get_by_text("Default", exact=True)).to_be_visible()
+        expect(old.get_by_text("Default", exact=True)).to_have_count(0)
+        default = stripe_api.get(ids["customer"])["invoice_settings"]["default_payment_method"]
+        assert default == mastercard
+
+        follow(page, js, old.get_by_role("link", name="Remove", exact=True))
+        expect(heading(page, "Remove Visa ending in 4242?")).to_be_visible()
+        follow(page, js, button(page, "Remove"))
+        flash(page, "Visa ending in 4242 was removed.")
+        expect(old).to_have_count(0)
+        expect(new.get_by_text("Default", exact=True)).to_be_visible()
+        assert_stayed_in_document(page, js)
+        assert stripe_api.get(visa)["customer"] is None
+        default = stripe_api.get(ids["customer"])["invoice_settings"]["default_payment_method"]
+        assert default == mastercard
+    after_webhooks(
+        page,
+        stripe_portico,
+        stripe_world.customers[email]["customer"],
+        "/portal/payment-methods",
+        "Payment methods",
+    )
+    expect(old).to_have_count(0)
+    expect(new.get_by_text("Default", exact=True)).to_be_visible()
+
+    # The default card can go while another one stays: Stripe then has no default card.
+    amex = page.locator(f"#card-{ids['third_payment_method']}")
+    with stripe_portico.relay.held():
+        follow(page, js, new.get_by_role("link", name="Remove", exact=True))
+        expect(heading(page, "Remove Mastercard ending in 4444?")).to_be_visible()
+        expect(page.get_by_role("main")).to_contain_text("This is your default payment method.")
+        follow(page, js, button(page, "Remove"))
+        flash(page, "Mastercard ending in 4444 was removed.")
+        expect(new).to_have_count(0)
+        expect(amex).to_be_visible()
+        expect(amex.get_by_text("Default", exact=True)).to_have_count(0)
+        assert stripe_api.get(mastercard)["customer"] is None
+        on_stripe = stripe_api.get(ids["customer"])["invoice_settings"]["default_payment_method"]
+        assert on_stripe is None
+    after_webhooks(
+        page, stripe_portico, ids["customer"], "/portal/payment-methods", "Payment methods"
+    )
+    expect(page.locator(".pm-list > li")).to_have_count(1)
+
+    # The last card stays while the subscription is active: the page says why, Stripe keeps it.
+    follow(page, js, amex.get_by_role("link", name="Remove", exact=True))
+    expect(heading(page, re.compile(r"^Remove .* ending in 0005\?$"))).to_be_visible()
+    expect(page.get_by_role("main")).to_contain_text("You need at least one payment method")
+    expect(button(page, "Remove")).to_have_count(0)
+    assert stripe_api.get(ids["third_payment_method"])["customer"] == ids["customer"]
