@@ -316,8 +316,12 @@ class StoredMailCache:
                 return
             try:
                 await self.refresh()
-            except Exception:
-                log.warning("could not refresh the stored email settings", exc_info=True)
+            except Exception as error:  # an outage is one line; anything else has its traceback
+                log.warning(
+                    "could not refresh the stored email settings (%s)",
+                    type(error).__name__,
+                    exc_info=not db.is_unavailable(error),
+                )
 
 
 # -- test email -------------------------------------------------------------------------------

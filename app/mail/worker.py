@@ -102,8 +102,11 @@ class DeliveryWorker:
                 delivered = await self.deliver_due()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # keep the worker alive whatever one batch does
-                log.exception("mail worker batch failed")
+            except Exception as error:  # keep the worker alive whatever one batch does
+                if db.is_unavailable(error):  # an outage, not a bug: one line, no traceback
+                    log.warning("mail worker: database unavailable (%s)", type(error).__name__)
+                else:
+                    log.exception("mail worker batch failed")
                 delivered = 0
             if delivered or self._stopping:
                 continue
