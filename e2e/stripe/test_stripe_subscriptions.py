@@ -572,6 +572,21 @@ def test_pause_payments_until_a_date_then_resume(
             follow(page, js, button(card, "Resume subscription"))
             flash(page, "Payments have resumed.")
             expect(card).not_to_contain_text("Payments paused")
+            assert stripe_api.get(subscription)["pause_collection"] is None
+
+            # Until the customer resumes them: no resumes_at on Stripe.
+            follow(page, js, button(card, "Pause subscription"))
+            expect(heading(page, "Pause subscription")).to_be_visible()
+            page.get_by_role("radio", name="Until I resume them").check()
+            follow(page, js, button(page, "Pause subscription"))
+            flash(page, "Payments are paused until you resume them.")
+            expect(card).to_contain_text("Payments paused until you resume them")
+            pause = stripe_api.get(subscription)["pause_collection"]
+            assert pause == {"behavior": "void", "resumes_at": None}
+
+            follow(page, js, button(card, "Resume subscription"))
+            flash(page, "Payments have resumed.")
+            expect(card).not_to_contain_text("Payments paused")
             expect(button(card, "Pause subscription")).to_be_visible()
             assert_stayed_in_document(page, js)
         assert stripe_api.get(subscription)["pause_collection"] is None
