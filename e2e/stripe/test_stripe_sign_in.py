@@ -1,5 +1,8 @@
 """Sign-in in Stripe mode, with JavaScript on and off: a customer only Stripe has is found
-(``customers.list(email=…)``) and mirrored before the overview renders."""
+(``customers.list(email=…)``, asked by the mail worker after the page answered) and mirrored
+before the overview renders; among Stripe customers sharing an email, the one with a plan signs
+in; an email Stripe does not know gets the same page and no mail. Webhooks are held meanwhile, so
+the customers reach the mirror through sign-in alone."""
 
 from __future__ import annotations
 
@@ -8,9 +11,12 @@ import re
 from playwright.sync_api import Page, expect
 
 from e2e.support.database import PorticoDatabase
+from e2e.support.journeys import open_login, request_code
 from e2e.support.mailbox import Mailbox
+from e2e.support.portal import pace_code_requests
 from e2e.support.server import LiveServer
 from e2e.support.stripe_journeys import (
+    CODES_PER_MINUTE,
     Fresh,
     assert_mirror_agrees,
     signed_in,
@@ -63,3 +69,55 @@ def test_sign_in_finds_a_customer_only_stripe_has(
         [row] = portico_db.query("SELECT id FROM billing_customer WHERE email = ?", email)
         assert row["id"] == ids["customer"]
     assert_mirror_agrees(stripe_portico, ids["customer"])
+
+
+def test_shared_email_signs_in_as_the_stripe_customer_with_a_plan(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    portico_db: PorticoDatabase,
+    stripe_portico: StripePortico,
+) -> None:
+    email = f"sam.shared.{'js' if js else 'nojs'}@example.com"
+    with stripe_portico.relay.held():
+        older = seed_customer(
+            stripe_api, stripe_world, email, "Sam Older", plan="team", open_invoice=False
+        )
+        newer = stripe_api.create_customer(email=email, name="Sam Newer")
+        assert not portico_db.query("SELECT id FROM billing_customer WHERE email = ?", email)
+
+        signed_in(page, js, live_server, mailbox, fresh_email, email)
+
+        main = page.get_by_role("main")
+        expect(main.get_by_text("Sam Older", exact=True)).to_be_visible()
+        expect(main).not_to_contain_text("Sam Newer")
+        mirrored = portico_db.query("SELECT id FROM billing_customer WHERE email = ?", email)
+        assert sorted(row["id"] for row in mirrored) == sorted([older["customer"], newer["id"]])
+    assert_mirror_agrees(stripe_portico, older["customer"])
+
+
+def test_an_email_stripe_does_not_know_gets_nothing(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    portico_db: PorticoDatabase,
+) -> None:
+    nobody = f"nobody.{'js' if js else 'nojs'}@example.com"
+    before = fresh_email(nobody)
+    pace_code_requests(CODES_PER_MINUTE)
+    open_login(page, live_server, js)
+    response = request_code(page, js, nobody)  # "Check your email", as for a customer
+    assert response.status == 200
+
+    portico_db.wait_for_no_pending_mail(nobody)
+    assert portico_db.outbox_statuses(nobody)[-1] == "skipped"
+    assert mailbox.count(nobody) == before
+    asked = [r for r in stripe_api.requests if r.method == "GET" and r.path == "/v1/customers"]
+    assert any(r.params.get("email") == nobody for r in asked), "Stripe was not asked"
