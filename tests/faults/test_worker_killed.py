@@ -13,13 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
 
-from tests.faults.live import Server, arrival, code_in, csrf, request_code
+from tests.faults.live import (
+    CSRF_RE,
+    Server,
+    arrival,
+    code_in,
+    csrf,
+    request_code,
+    sign_in,
+)
 from tests.faults.postgres import PrivatePostgres
 from tests.faults.proxy import PostgresProxy
 from tests.fixtures.smtp import Inbox
@@ -198,3 +207,80 @@ async def test_killed_while_sending_the_email_is_sent_after_the_lease(make_serve
         assert row["status"] == "sent"
         assert row["attempts"] == 2
         assert len(inbox.to(JENNY)) == 1
+
+
+# --- a portal action (sandbox billing): cancel at period end ------------------------------------
+
+CANCEL_RE = re.compile(r'action="(/portal/subscriptions/([A-Za-z0-9_]+)/cancel)"')
+INTENT_RE = re.compile(r'name="intent" value="([^"]+)"')
+
+
+async def cancel_state(server: Server, sub_id: str) -> tuple[bool, int, int]:
+    """(cancel_at_period_end in the mirror, idempotency records, audit events) for ``sub_id``."""
+    [sub] = await rows(
+        server, "SELECT cancel_at_period_end FROM billing_subscription WHERE id = $1", sub_id
+    )
+    [records] = await rows(server, "SELECT count(*) AS n FROM billing_idempotency")
+    [events] = await rows(
+        server,
+        "SELECT count(*) AS n FROM audit_event WHERE action = 'subscription.canceled' "
+        "AND object_id = $1",
+        sub_id,
+    )
+    return sub["cancel_at_period_end"], records["n"], events["n"]
+
+
+@pytest.mark.parametrize("mode", ["before-commit", "after-commit"])
+async def test_killed_while_cancelling_then_the_same_form_again(
+    make_server, private_postgres: PrivatePostgres, smtp_server, mode: str
+) -> None:
+    proxy = PostgresProxy(private_postgres.port, watch=b"billing_idempotency")
+    await proxy.start()
+    try:
+        server = await make_server(smtp_server.port, database_port=proxy.port)
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as jenny:
+            await sign_in(jenny, server.login_path, JENNY, smtp_server.inbox)
+            listing = await jenny.get("/portal/subscriptions")
+            cancel_url, sub_id = CANCEL_RE.findall(listing.text)[0]
+            before = await cancel_state(server, sub_id)
+            assert before[0] is False
+            token = CSRF_RE.search(listing.text).group(1)
+            review = await jenny.post(f"{cancel_url}/review", data={"_csrf_token": token})
+            assert review.status_code == 200, review.text
+            intent = INTENT_RE.findall(review.text)[-1]
+            form = {"intent": intent, "_csrf_token": token}
+
+            proxy.arm(mode)
+            request = asyncio.ensure_future(jenny.post(cancel_url, data=form))
+            async with asyncio.timeout(15):
+                await proxy.held.wait()
+            assert not request.done()
+            server.kill()
+            with pytest.raises(httpx.TransportError):
+                await request
+            await proxy.cut()
+            proxy.reset()
+
+            after_kill = await cancel_state(server, sub_id)
+            if mode == "before-commit":
+                assert after_kill == before  # nothing of the cancellation
+            else:
+                # The cancellation and its idempotency record, whole. The audit event is written
+                # after the billing change, in its own transaction (as in Stripe mode, where
+                # billing is remote), so the process died before writing it.
+                assert after_kill == (True, before[1] + 1, before[2])
+
+            await server.start()
+            again = await jenny.post(cancel_url, data=form)  # the same form, submitted again
+        if mode == "before-commit":
+            assert again.status_code == 303, again.text  # done now, once
+            assert await cancel_state(server, sub_id) == (True, before[1] + 1, before[2] + 1)
+        else:
+            # Known gap (reported): the retry finds no audit event for its key, so it is not
+            # seen as a replay; the rules then refuse it ("already set to cancel", a friendly
+            # 422) and the missing activity event is never written. Billing is changed once.
+            assert again.status_code == 422, again.text
+            assert "This subscription is already set to cancel." in again.text
+            assert await cancel_state(server, sub_id) == (True, before[1] + 1, before[2])
+    finally:
+        await proxy.close()
