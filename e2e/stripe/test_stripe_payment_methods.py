@@ -8,6 +8,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from e2e.support.browser import BrowserGuard
 from e2e.support.mailbox import Mailbox
 from e2e.support.portal import (
     assert_stayed_in_document,
@@ -154,3 +155,54 @@ def test_make_another_card_default_and_remove_the_old_one(
     expect(page.get_by_role("main")).to_contain_text("You need at least one payment method")
     expect(button(page, "Remove")).to_have_count(0)
     assert stripe_api.get(ids["third_payment_method"])["customer"] == ids["customer"]
+
+
+def test_a_stripe_error_is_a_clear_message_and_trying_again_works(
+    page: Page,
+    js: bool,
+    live_server: LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_api: StripeAPIServer,
+    stripe_world: StripeWorld,
+    stripe_portico: StripePortico,
+    guard: BrowserGuard,
+) -> None:
+    guard.allow_status(502)  # Portico's answer while Stripe fails
+    email = journey_email("faults", js)
+    ids = stripe_world.customers[email]
+    visa, mastercard = ids["payment_method"], ids["second_payment_method"]
+    customer_path = f"/v1/customers/{ids['customer']}"
+    signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with stripe_portico.relay.held():
+        open_page(page, js, "/portal/payment-methods", "Payment methods")
+        old, new = page.locator(f"#card-{visa}"), page.locator(f"#card-{mastercard}")
+
+        # Stripe fails the update, and the SDK's two retries too.
+        stripe_api.inject_fault(customer_path, status=500, times=3, method="POST")
+        try:
+            follow(page, js, button(new, "Make default"))
+            expect(new.locator(".field__error")).to_contain_text("Nothing was changed.")
+        finally:
+            stripe_api.clear_faults()
+        expect(heading(page, "Payment methods")).to_be_visible()
+        expect(page.get_by_role("navigation", name="Account")).to_be_visible()
+        expect(page.get_by_role("heading", level=1)).to_have_count(1)
+        expect(old.get_by_text("Default", exact=True)).to_be_visible()
+        expect(new.get_by_text("Default", exact=True)).to_have_count(0)
+        default = stripe_api.get(ids["customer"])["invoice_settings"]["default_payment_method"]
+        assert default == visa
+
+        follow(page, js, button(new, "Make default"))
+        flash(page, "Mastercard ending in 4444 is now your default payment method.")
+        expect(new.get_by_text("Default", exact=True)).to_be_visible()
+        assert_stayed_in_document(page, js)
+        default = stripe_api.get(ids["customer"])["invoice_settings"]["default_payment_method"]
+        assert default == mastercard
+        updates = [
+            r
+            for r in stripe_api.requests
+            if r.method == "POST" and r.path == customer_path and r.status == 200
+        ]
+        assert len(updates) == 1, [r.params for r in updates]
+    assert_mirror_agrees(stripe_portico, ids["customer"])

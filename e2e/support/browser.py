@@ -16,9 +16,11 @@ HTMX_CDN_URL = f"https://cdn.jsdelivr.net/npm/htmx.org@{HTMX_VERSION}/dist/htmx.
 HTMX_FILE = E2E_DIR / "node_modules" / "htmx.org" / "dist" / "htmx.min.js"
 LOOPBACK = "127.0.0.1"
 
-# Chrome logs every 4xx/5xx answer as a console error; statuses a journey expects are allowed.
+# Chrome logs every 4xx/5xx answer as a console error, and htmx logs the ones it treats as
+# errors (the htmx-config's "error": true) once more; statuses a journey expects are allowed.
 FAILED_RESOURCE = re.compile(
     r"Failed to load resource: the server responded with a status of (\d+)"
+    r"|^Response Status Error Code (\d+) from "
 )
 
 
@@ -46,7 +48,8 @@ class BrowserGuard:
         if message.type != "error" and not csp:
             return
         failed = FAILED_RESOURCE.search(text)
-        if failed and int(failed.group(1)) in self.allowed_statuses and not csp:
+        status = failed and int(failed.group(1) or failed.group(2))
+        if status and status in self.allowed_statuses and not csp:
             return
         location = message.location.get("url", "") if message.location else ""
         self.console_errors.append(f"[{message.type}] {text} ({location})")

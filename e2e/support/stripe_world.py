@@ -31,6 +31,7 @@ JOURNEYS = (
     "pause",
     "card",
     "cards",
+    "faults",
     "pay",
     "pdf",
     "details",
@@ -148,6 +149,9 @@ def seed(server: StripeAPIServer) -> StripeWorld:
                 card=card,
                 trial_days=trial_days,
             )
+            if journey == "faults":  # a second card, to make default while Stripe fails
+                second = server.create_payment_method(ids["customer"], card="pm_card_mastercard")
+                ids["second_payment_method"] = second["id"]
             if journey == "cards":  # two more cards, to make default and to remove
                 second = server.create_payment_method(ids["customer"], card="pm_card_mastercard")
                 third = server.create_payment_method(ids["customer"], card="pm_card_amex")
