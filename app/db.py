@@ -21,6 +21,7 @@ answers them with a 503 page (``app.web.errors``).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -66,6 +67,20 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+NETWORK_ERRNOS = frozenset(
+    {
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.ENETDOWN,
+        errno.EHOSTDOWN,
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ETIMEDOUT,
+        errno.EADDRNOTAVAIL,
+    }
+)
+
+
 def is_unavailable(error: BaseException) -> bool:
     """Whether ``error`` means the database is unreachable (and not that a query is wrong)."""
     if isinstance(error, asyncpg.InterfaceError):
@@ -74,9 +89,14 @@ def is_unavailable(error: BaseException) -> bool:
         message = str(error)
         return "closed" in message or "released back to the pool" in message
     if isinstance(error, OSError) and not isinstance(error, (ConnectionError, TimeoutError)):
-        # FileNotFoundError and friends are bugs, not outages: only network-level errors count
-        # (asyncio's "Multiple exceptions: …" is a plain OSError, socket.gaierror a subclass).
-        return type(error) is OSError or isinstance(error, socket.gaierror)
+        # FileNotFoundError, a truncated image and friends are bugs, not outages: only
+        # network-level errors count (socket.gaierror; a plain OSError with a network errno, or
+        # asyncio's "Multiple exceptions: …" after trying each address of a host).
+        if isinstance(error, socket.gaierror):
+            return True
+        return type(error) is OSError and (
+            error.errno in NETWORK_ERRNOS or str(error).startswith("Multiple exceptions")
+        )
     return isinstance(error, UNAVAILABLE)
 
 

@@ -5,6 +5,8 @@ the next request gets a fresh connection; waits for a connection are bounded."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 
 import asyncpg
 import pytest
@@ -108,6 +110,8 @@ def test_what_counts_as_the_database_being_unavailable() -> None:
     assert db.is_unavailable(ConnectionRefusedError(111, "Connect call failed"))
     assert db.is_unavailable(TimeoutError())
     assert db.is_unavailable(OSError("Multiple exceptions: [Errno 111] ..."))
+    assert db.is_unavailable(OSError(errno.EHOSTUNREACH, "No route to host"))
+    assert db.is_unavailable(socket.gaierror(-2, "Name or service not known"))
     assert db.is_unavailable(asyncpg.CannotConnectNowError("the database system is starting up"))
     assert db.is_unavailable(asyncpg.TooManyConnectionsError("too many clients already"))
     assert db.is_unavailable(asyncpg.ConnectionDoesNotExistError("connection was closed"))
@@ -115,6 +119,7 @@ def test_what_counts_as_the_database_being_unavailable() -> None:
     # Bugs stay bugs (500): a wrong query, a missing file, another interface misuse.
     assert not db.is_unavailable(asyncpg.UndefinedTableError("relation does not exist"))
     assert not db.is_unavailable(FileNotFoundError(2, "No such file"))
+    assert not db.is_unavailable(OSError("image file is truncated"))
     assert not db.is_unavailable(asyncpg.InterfaceError("another operation is in progress"))
     assert not db.is_unavailable(ValueError("no"))
 
