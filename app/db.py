@@ -214,6 +214,16 @@ def bind(engine: Engine) -> None:
         table._meta.db = engine
 
 
+async def _reset_pooled(connection: asyncpg.Connection) -> None:
+    """What the pool runs as a connection comes back. asyncpg's default sends a reset query
+    (``RESET ALL; UNLISTEN *; …``) every time: a second round trip for each query Piccolo runs
+    outside a transaction. Portico keeps no session state (no ``SET``, ``LISTEN``, cursors or
+    session advisory locks); a transaction left open is rolled back by asyncpg before this runs,
+    and is reset here again should one remain."""
+    if connection.is_in_transaction():
+        await connection.reset()
+
+
 async def start(engine: Engine, *, command_timeout: float | None = None) -> None:
     """Open the PostgreSQL pool (``command_timeout``: seconds per statement, None for no limit);
     on SQLite, switch the file to WAL."""
@@ -221,6 +231,7 @@ async def start(engine: Engine, *, command_timeout: float | None = None) -> None
         await engine.start_connection_pool(
             min_size=POOL_MIN_SIZE,
             max_size=POOL_MAX_SIZE,
+            reset=_reset_pooled,
             command_timeout=command_timeout,
         )
     elif isinstance(engine, SQLiteEngine):
@@ -235,6 +246,8 @@ async def start(engine: Engine, *, command_timeout: float | None = None) -> None
 async def stop(engine: Engine) -> None:
     if isinstance(engine, PostgresEngine):
         await engine.close_connection_pool()
+    elif isinstance(engine, PooledSQLiteEngine):
+        engine.close()  # its threads and their connections
 
 
 @asynccontextmanager
