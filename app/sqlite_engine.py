@@ -23,6 +23,9 @@ from typing import Any
 from piccolo.engine.sqlite import SQLiteEngine, dict_factory
 
 POOL_THREADS = 4  # SQLite releases the GIL while it works; a few threads let reads overlap
+# Page cache per pooled connection, in KiB (SQLite's default is 2,000): the operating system
+# caches the file too, and each worker process holds POOL_THREADS of these.
+CACHE_KIB = 1024
 
 
 class PooledSQLiteEngine(SQLiteEngine):
@@ -49,6 +52,7 @@ class PooledSQLiteEngine(SQLiteEngine):
             connection = sqlite3.connect(**self.connection_kwargs, check_same_thread=False)
             connection.row_factory = dict_factory
             connection.execute("PRAGMA foreign_keys = 1")
+            connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -72,25 +73,42 @@ def login_path(configuration: PortalConfiguration) -> str:
 
 def brand_css(configuration: PortalConfiguration) -> str:
     """The stylesheet that applies a configuration's branding through CSS custom properties."""
-    # Values are validated on save; checking again here keeps anything odd out of the CSS.
-    brand = (
-        configuration.brand_color if colours.is_hex_colour(configuration.brand_color) else "#1f4ed8"
+    return _brand_css(
+        configuration.brand_color,
+        configuration.accent_color,
+        configuration.font,
+        configuration.corner_style,
     )
-    accent = (
-        configuration.accent_color
-        if colours.is_hex_colour(configuration.accent_color)
-        else "#0f766e"
-    )
-    props = colours.palette(brand, accent)
-    props["--font"] = FONTS.get(configuration.font, FONTS["system"])
-    props["--radius"] = CORNERS.get(configuration.corner_style, CORNERS["rounded"])
-    body = "".join(f"{name}:{value};" for name, value in props.items())
-    return f":root{{{body}}}\n"
 
 
 def brand_version(configuration: PortalConfiguration) -> str:
     """Changes whenever the branding does, so the stylesheet URL can be cached."""
-    return hashlib.sha256(brand_css(configuration).encode()).hexdigest()[:12]
+    return _brand_version(
+        configuration.brand_color,
+        configuration.accent_color,
+        configuration.font,
+        configuration.corner_style,
+    )
+
+
+# Every page names the stylesheet's version: both are cached by the four values they depend on
+# (the palette's contrast calculations cost more than the rest of the page's context).
+@lru_cache(maxsize=256)
+def _brand_css(brand_color: str, accent_color: str, font: str, corner_style: str) -> str:
+    # Values are validated on save; checking again here keeps anything odd out of the CSS.
+    brand = brand_color if colours.is_hex_colour(brand_color) else "#1f4ed8"
+    accent = accent_color if colours.is_hex_colour(accent_color) else "#0f766e"
+    props = colours.palette(brand, accent)
+    props["--font"] = FONTS.get(font, FONTS["system"])
+    props["--radius"] = CORNERS.get(corner_style, CORNERS["rounded"])
+    body = "".join(f"{name}:{value};" for name, value in props.items())
+    return f":root{{{body}}}\n"
+
+
+@lru_cache(maxsize=256)
+def _brand_version(brand_color: str, accent_color: str, font: str, corner_style: str) -> str:
+    css = _brand_css(brand_color, accent_color, font, corner_style)
+    return hashlib.sha256(css.encode()).hexdigest()[:12]
 
 
 def branding(configuration: PortalConfiguration | None) -> dict[str, str | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_date, format_datetime
@@ -17,6 +18,12 @@ from babel.numbers import format_currency, get_currency_precision
 UTC_ZONE = ZoneInfo("UTC")
 
 
+# Babel's formatting is a large share of a page's rendering time, and pages show the same few
+# amounts and dates over and over: the results are cached (pure functions of their arguments).
+CACHE_SIZE = 1024
+
+
+@lru_cache(maxsize=CACHE_SIZE)
 def money(amount: int | None, currency: str, locale: str = "en") -> str:
     if amount is None:
         return ""
@@ -35,6 +42,7 @@ def zone(name: str | None) -> ZoneInfo:
     return UTC_ZONE
 
 
+@lru_cache(maxsize=CACHE_SIZE)
 def day(value: datetime | None, tz: str | None = None, locale: str = "en") -> str:
     """``26 Nov 2026`` in the customer's zone."""
     if value is None:
@@ -42,6 +50,7 @@ def day(value: datetime | None, tz: str | None = None, locale: str = "en") -> st
     return format_date(value.astimezone(zone(tz)), format="d MMM y", locale=locale)
 
 
+@lru_cache(maxsize=CACHE_SIZE)
 def moment(value: datetime | None, tz: str | None = None, locale: str = "en") -> str:
     """``26 Nov 2026, 14:05 UTC``: a time of day always names its zone."""
     if value is None:

@@ -54,6 +54,9 @@ def make_environment(settings: Settings, directory: Path = TEMPLATES_DIR) -> Env
     env = Environment(
         loader=FileSystemLoader(directory),
         autoescape=select_autoescape(["html", "xml"], default_for_string=True),
+        # Compiled templates stay cached without a stat() of every template file (and of each
+        # imported macro file) per render; templates change with a deployment, i.e. a restart.
+        auto_reload=False,
     )
     return configure_environment(env, settings)
 
