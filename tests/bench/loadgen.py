@@ -118,6 +118,7 @@ class Run:
         self.statuses: Counter[int] = Counter()
         self.failures = 0
         self.next = 0
+        self.completed = 0  # warm-up included
 
     def take(self) -> int:
         n, self.next = self.next, self.next + 1
@@ -137,6 +138,7 @@ class Run:
         return status, conn
 
     def _record(self, status: int | None, latency: float, counted: bool) -> None:
+        self.completed += status is not None
         if not counted:
             return
         if status is None:
@@ -210,6 +212,7 @@ class Run:
         ok = sum(n for status, n in self.statuses.items() if status in self.expect)
         return {
             "count": len(ordered),
+            "completed": self.completed,
             "ok": ok,
             "unexpected": {str(s): n for s, n in self.statuses.items() if s not in self.expect},
             "failures": self.failures,
