@@ -242,7 +242,10 @@ class Server:
         if self.workers == 1:
             return {f"worker pid {pid}": _rss_mb(pid)}
         found = {f"supervisor pid {pid}": _rss_mb(pid)}
-        found.update({f"worker pid {child}": _rss_mb(child) for child in children})
+        for child in children:
+            # multiprocessing's resource tracker is a child too; workers run spawn_main.
+            role = "worker" if b"spawn_main" in _cmdline(child) else "helper"
+            found[f"{role} pid {child}"] = _rss_mb(child)
         return found
 
 
@@ -252,6 +255,13 @@ def _ppid(pid: int) -> int:
     except OSError:
         return -1
     return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _cpu_seconds(pid: int) -> float:
