@@ -8,7 +8,8 @@ with it off, and may reach only loopback addresses (Portico, and the test server
 and invoice pages). At the end of the session the test server must have received no request its
 parameter validation (the ``stripe`` package's types) refuses.
 
-The journeys' shared steps and checks are in ``e2e.support.stripe_journeys``.
+The journeys' shared steps and checks are in ``e2e.support.stripe_journeys``; the ``journey``
+fixture takes them for one test.
 
 Run: ``.venv/bin/pytest e2e/stripe -q -p no:cacheprovider``
 """
@@ -18,11 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import Page
 
 from e2e.support import server as live
 from e2e.support import stripe_portico as portico
 from e2e.support.database import PorticoDatabase
 from e2e.support.mailbox import Mailbox
+from e2e.support.stripe_journeys import Fresh, StripeJourney
 from e2e.support.stripe_world import StripeWorld, seed
 from tests.billing.stripe.support import rejected_by_types
 from tests.stripe_api import StripeAPIServer
@@ -82,3 +85,16 @@ def live_server(stripe_portico: portico.StripePortico) -> live.LiveServer:
 @pytest.fixture(scope="session")
 def portico_db(live_server: live.LiveServer) -> PorticoDatabase:
     return PorticoDatabase(live_server.db_path)
+
+
+@pytest.fixture
+def journey(
+    page: Page,
+    js: bool,
+    live_server: live.LiveServer,
+    mailbox: Mailbox,
+    fresh_email: Fresh,
+    stripe_world: StripeWorld,
+    stripe_portico: portico.StripePortico,
+) -> StripeJourney:
+    return StripeJourney(page, js, live_server, mailbox, fresh_email, stripe_world, stripe_portico)

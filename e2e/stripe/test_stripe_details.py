@@ -8,7 +8,6 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from e2e.support.axe import assert_accessible
-from e2e.support.mailbox import Mailbox
 from e2e.support.portal import (
     assert_stayed_in_document,
     button,
@@ -16,15 +15,10 @@ from e2e.support.portal import (
     follow_to_new_content,
     open_page,
 )
-from e2e.support.server import LiveServer
 from e2e.support.stripe_journeys import (
-    Fresh,
-    after_webhooks,
+    StripeJourney,
     flash,
-    signed_in,
 )
-from e2e.support.stripe_portico import StripePortico
-from e2e.support.stripe_world import StripeWorld, journey_email
 from tests.stripe_api import StripeAPIServer
 
 
@@ -40,17 +34,11 @@ def tax_ids_on_stripe(stripe_api: StripeAPIServer, customer: str) -> list[tuple[
 def test_edit_billing_details_and_a_vat_id(
     page: Page,
     js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
-    stripe_world: StripeWorld,
-    stripe_portico: StripePortico,
 ) -> None:
-    email = journey_email("details", js)
-    customer = stripe_world.customers[email]["customer"]
-    with stripe_portico.relay.held():
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with journey.webhooks_held():
+        customer = journey.sign_in("details")["customer"]
         open_page(page, js, "/portal/details", "Billing details")
         expect(page.get_by_label("Address line 1", exact=True)).to_have_value("510 Townsend St")
 
@@ -117,13 +105,7 @@ def test_edit_billing_details_and_a_vat_id(
         expect(taxes).to_contain_text("No tax IDs yet.")
         assert_stayed_in_document(page, js)
         assert tax_ids_on_stripe(stripe_api, customer) == []
-    after_webhooks(
-        page,
-        stripe_portico,
-        stripe_world.customers[email]["customer"],
-        "/portal/details",
-        "Billing details",
-    )
+    journey.after_webhooks("/portal/details", "Billing details")
     expect(taxes).to_contain_text("No tax IDs yet.")
     expect(page.get_by_label("City", exact=True)).to_have_value("Berlin")
     expect(page.get_by_label("Shipping city", exact=True)).to_have_value("")

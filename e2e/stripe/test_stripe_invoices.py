@@ -8,34 +8,21 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from e2e.support.mailbox import Mailbox
-from e2e.support.server import LiveServer
 from e2e.support.stripe_journeys import (
-    Fresh,
-    assert_mirror_agrees,
+    StripeJourney,
     open_section,
-    signed_in,
 )
-from e2e.support.stripe_portico import StripePortico
-from e2e.support.stripe_world import StripeWorld, journey_email
 from tests.stripe_api import StripeAPIServer
 
 
 def test_pay_the_open_invoice_on_the_hosted_invoice_page(
     page: Page,
-    js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
-    stripe_world: StripeWorld,
-    stripe_portico: StripePortico,
     request: pytest.FixtureRequest,
 ) -> None:
-    email = journey_email("pay", js)
-    ids = stripe_world.customers[email]
-    with stripe_portico.relay.held():
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with journey.webhooks_held():
+        ids = journey.sign_in("pay")
         open_section(page, "Invoices")
         page.get_by_role("link", name=ids["invoice_number"]).click()
         title = f"Invoice {ids['invoice_number']}"
@@ -49,7 +36,7 @@ def test_pay_the_open_invoice_on_the_hosted_invoice_page(
         expect(page.locator(".status")).to_have_text("paid")
         assert stripe_api.get(ids["invoice"])["status"] == "paid"
 
-    assert_mirror_agrees(stripe_portico, ids["customer"])  # after Stripe's invoice.paid webhook
+    journey.assert_mirror_agrees()  # after Stripe's invoice.paid webhook
     page.goto(detail_url)
     heading = page.get_by_role("heading", name=re.compile("^" + re.escape(title)))
     expect(heading).to_contain_text("Paid")
@@ -58,16 +45,10 @@ def test_pay_the_open_invoice_on_the_hosted_invoice_page(
 
 def test_download_the_invoice_pdf(
     page: Page,
-    js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
-    stripe_world: StripeWorld,
 ) -> None:
-    email = journey_email("pdf", js)
-    ids = stripe_world.customers[email]
-    signed_in(page, js, live_server, mailbox, fresh_email, email)
+    ids = journey.sign_in("pdf")
     open_section(page, "Invoices")
     page.get_by_role("link", name=ids["invoice_number"]).click()
     link = page.get_by_role("link", name="Download PDF")
@@ -84,7 +65,7 @@ def test_download_the_invoice_pdf(
     assert response.headers["content-type"] == "application/pdf"
     assert page.context.request.get(pdf_url).body().startswith(b"%PDF-")  # the viewer's bytes
     portico_pdf = page.context.request.get(
-        f"{live_server.base_url}/portal/invoices/{ids['invoice']}/pdf", max_redirects=0
+        f"{journey.server.base_url}/portal/invoices/{ids['invoice']}/pdf", max_redirects=0
     )
     assert (portico_pdf.status, portico_pdf.headers["location"]) == (303, pdf_url)
     page.wait_for_url(pdf_url)

@@ -9,7 +9,6 @@ import re
 from playwright.sync_api import Page, expect
 
 from e2e.support.browser import BrowserGuard
-from e2e.support.mailbox import Mailbox
 from e2e.support.portal import (
     assert_stayed_in_document,
     button,
@@ -17,40 +16,27 @@ from e2e.support.portal import (
     heading,
     open_page,
 )
-from e2e.support.server import LiveServer
 from e2e.support.stripe_journeys import (
-    Fresh,
-    after_webhooks,
-    assert_mirror_agrees,
+    StripeJourney,
     flash,
     open_section,
-    signed_in,
 )
-from e2e.support.stripe_portico import StripePortico
-from e2e.support.stripe_world import StripeWorld, journey_email
 from tests.stripe_api import StripeAPIServer
 
 
 def test_add_a_card_through_checkout(
     page: Page,
-    js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
-    stripe_world: StripeWorld,
-    stripe_portico: StripePortico,
 ) -> None:
-    email = journey_email("card", js)
-    customer = stripe_world.customers[email]["customer"]
-    with stripe_portico.relay.held():
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with journey.webhooks_held():
+        customer = journey.sign_in("card")["customer"]
         open_section(page, "Payment methods")
         expect(page.get_by_role("main")).to_contain_text("Mastercard ending in 4444")
 
         checkout = re.compile(re.escape(stripe_api.url) + r"/c/pay/cs_")
         payment_methods = re.compile(
-            re.escape(live_server.base_url) + r"/portal/payment-methods/?$"
+            re.escape(journey.server.base_url) + r"/portal/payment-methods/?$"
         )
 
         # Changing one's mind on Stripe's page: back to the list, nothing added.
@@ -79,24 +65,18 @@ def test_add_a_card_through_checkout(
         ).to_be_visible()
         default = stripe_api.get(customer)["invoice_settings"]["default_payment_method"]
         assert stripe_api.get(default)["card"]["last4"] == "4242"
-    assert_mirror_agrees(stripe_portico, customer)
+    journey.assert_mirror_agrees()
 
 
 def test_make_another_card_default_and_remove_the_old_one(
     page: Page,
     js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
-    stripe_world: StripeWorld,
-    stripe_portico: StripePortico,
 ) -> None:
-    email = journey_email("cards", js)
-    ids = stripe_world.customers[email]
-    visa, mastercard = ids["payment_method"], ids["second_payment_method"]
-    with stripe_portico.relay.held():
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with journey.webhooks_held():
+        ids = journey.sign_in("cards")
+        visa, mastercard = ids["payment_method"], ids["second_payment_method"]
         open_page(page, js, "/portal/payment-methods", "Payment methods")
         old, new = page.locator(f"#card-{visa}"), page.locator(f"#card-{mastercard}")
         expect(old).to_contain_text("Visa ending in 4242")
@@ -120,19 +100,13 @@ def test_make_another_card_default_and_remove_the_old_one(
         assert stripe_api.get(visa)["customer"] is None
         default = stripe_api.get(ids["customer"])["invoice_settings"]["default_payment_method"]
         assert default == mastercard
-    after_webhooks(
-        page,
-        stripe_portico,
-        stripe_world.customers[email]["customer"],
-        "/portal/payment-methods",
-        "Payment methods",
-    )
+    journey.after_webhooks("/portal/payment-methods", "Payment methods")
     expect(old).to_have_count(0)
     expect(new.get_by_text("Default", exact=True)).to_be_visible()
 
     # The default card can go while another one stays: Stripe then has no default card.
     amex = page.locator(f"#card-{ids['third_payment_method']}")
-    with stripe_portico.relay.held():
+    with journey.webhooks_held():
         follow(page, js, new.get_by_role("link", name="Remove", exact=True))
         expect(heading(page, "Remove Mastercard ending in 4444?")).to_be_visible()
         expect(page.get_by_role("main")).to_contain_text("This is your default payment method.")
@@ -144,9 +118,7 @@ def test_make_another_card_default_and_remove_the_old_one(
         assert stripe_api.get(mastercard)["customer"] is None
         on_stripe = stripe_api.get(ids["customer"])["invoice_settings"]["default_payment_method"]
         assert on_stripe is None
-    after_webhooks(
-        page, stripe_portico, ids["customer"], "/portal/payment-methods", "Payment methods"
-    )
+    journey.after_webhooks("/portal/payment-methods", "Payment methods")
     expect(page.locator(".pm-list > li")).to_have_count(1)
 
     # The last card stays while the subscription is active: the page says why, Stripe keeps it.
@@ -160,21 +132,15 @@ def test_make_another_card_default_and_remove_the_old_one(
 def test_a_stripe_error_is_a_clear_message_and_trying_again_works(
     page: Page,
     js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
-    stripe_world: StripeWorld,
-    stripe_portico: StripePortico,
     guard: BrowserGuard,
 ) -> None:
     guard.allow_status(502)  # Portico's answer while Stripe fails
-    email = journey_email("faults", js)
-    ids = stripe_world.customers[email]
+    ids = journey.sign_in("faults")
     visa, mastercard = ids["payment_method"], ids["second_payment_method"]
     customer_path = f"/v1/customers/{ids['customer']}"
-    signed_in(page, js, live_server, mailbox, fresh_email, email)
-    with stripe_portico.relay.held():
+    with journey.webhooks_held():
         open_page(page, js, "/portal/payment-methods", "Payment methods")
         old, new = page.locator(f"#card-{visa}"), page.locator(f"#card-{mastercard}")
 
@@ -205,4 +171,4 @@ def test_a_stripe_error_is_a_clear_message_and_trying_again_works(
             if r.method == "POST" and r.path == customer_path and r.status == 200
         ]
         assert len(updates) == 1, [r.params for r in updates]
-    assert_mirror_agrees(stripe_portico, ids["customer"])
+    journey.assert_mirror_agrees()

@@ -18,10 +18,9 @@ from e2e.support.server import LiveServer
 from e2e.support.stripe_journeys import (
     CODES_PER_MINUTE,
     Fresh,
+    StripeJourney,
     assert_mirror_agrees,
-    signed_in,
 )
-from e2e.support.stripe_portico import StripePortico
 from e2e.support.stripe_world import StripeWorld, seed_customer
 from tests.stripe_api import StripeAPIServer
 
@@ -29,18 +28,15 @@ from tests.stripe_api import StripeAPIServer
 def test_sign_in_finds_a_customer_only_stripe_has(
     page: Page,
     js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
     stripe_world: StripeWorld,
     portico_db: PorticoDatabase,
-    stripe_portico: StripePortico,
 ) -> None:
     email = f"nia.new.{'js' if js else 'nojs'}@example.com"
     # Webhooks held: the new customer's events would otherwise bring it into the mirror before
     # the sign-in has to ask Stripe for it.
-    with stripe_portico.relay.held():
+    with journey.webhooks_held():
         ids = seed_customer(
             stripe_api,
             stripe_world,
@@ -53,7 +49,7 @@ def test_sign_in_finds_a_customer_only_stripe_has(
         assert not portico_db.query("SELECT id FROM billing_customer WHERE email = ?", email)
         first_invoice = stripe_api.get(stripe_api.get(ids["subscription"])["latest_invoice"])
 
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
+        journey.sign_in_as(email)
 
         main = page.get_by_role("main")
         expect(main.get_by_text("Nia New", exact=True)).to_be_visible()
@@ -68,36 +64,33 @@ def test_sign_in_finds_a_customer_only_stripe_has(
         )
         [row] = portico_db.query("SELECT id FROM billing_customer WHERE email = ?", email)
         assert row["id"] == ids["customer"]
-    assert_mirror_agrees(stripe_portico, ids["customer"])
+    assert_mirror_agrees(journey.stripe_portico, ids["customer"])
 
 
 def test_shared_email_signs_in_as_the_stripe_customer_with_a_plan(
     page: Page,
     js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
     stripe_world: StripeWorld,
     portico_db: PorticoDatabase,
-    stripe_portico: StripePortico,
 ) -> None:
     email = f"sam.shared.{'js' if js else 'nojs'}@example.com"
-    with stripe_portico.relay.held():
+    with journey.webhooks_held():
         older = seed_customer(
             stripe_api, stripe_world, email, "Sam Older", plan="team", open_invoice=False
         )
         newer = stripe_api.create_customer(email=email, name="Sam Newer")
         assert not portico_db.query("SELECT id FROM billing_customer WHERE email = ?", email)
 
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
+        journey.sign_in_as(email)
 
         main = page.get_by_role("main")
         expect(main.get_by_text("Sam Older", exact=True)).to_be_visible()
         expect(main).not_to_contain_text("Sam Newer")
         mirrored = portico_db.query("SELECT id FROM billing_customer WHERE email = ?", email)
         assert sorted(row["id"] for row in mirrored) == sorted([older["customer"], newer["id"]])
-    assert_mirror_agrees(stripe_portico, older["customer"])
+    assert_mirror_agrees(journey.stripe_portico, older["customer"])
 
 
 def test_an_email_stripe_does_not_know_gets_nothing(

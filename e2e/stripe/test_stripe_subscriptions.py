@@ -16,50 +16,36 @@ from app.billing.demo_offers import RETENTION_COUPON, WELCOME_CODE, WELCOME_COUP
 from e2e.support.axe import assert_accessible
 from e2e.support.customers import changed_features
 from e2e.support.database import PorticoDatabase
-from e2e.support.mailbox import Mailbox
 from e2e.support.portal import (
     PostCounter,
     assert_stayed_in_document,
     button,
     follow,
     heading,
-    open_page,
 )
-from e2e.support.server import LiveServer
 from e2e.support.stripe_journeys import (
-    SUBSCRIPTIONS,
     TIMES,
-    Fresh,
-    after_webhooks,
-    assert_mirror_agrees,
+    StripeJourney,
     cents,
     coupon_of,
     double_click,
     flash,
     invoices_of,
     open_section,
-    signed_in,
     subscription_writes,
 )
-from e2e.support.stripe_portico import StripePortico
-from e2e.support.stripe_world import StripeWorld, journey_email
+from e2e.support.stripe_world import StripeWorld
 from tests.stripe_api import StripeAPIServer
 
 
 def test_change_plan_with_a_preview_then_confirm(
     page: Page,
-    js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
     stripe_world: StripeWorld,
-    stripe_portico: StripePortico,
 ) -> None:
-    email = journey_email("plan", js)
-    subscription = stripe_world.customers[email]["subscription"]
-    with stripe_portico.relay.held():
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with journey.webhooks_held():
+        subscription = journey.sign_in("plan")["subscription"]
         open_section(page, "Subscriptions")
         expect(page.get_by_role("heading", name=re.compile(r"^Starter\b"), level=2)).to_be_visible()
 
@@ -82,35 +68,26 @@ def test_change_plan_with_a_preview_then_confirm(
         expect(page.get_by_role("article", name=re.compile(r"^Starter\b"))).to_have_count(0)
         item = stripe_api.get(subscription)["items"]["data"][0]
         assert (item["price"]["id"], item["quantity"]) == (stripe_world.price("team"), 1)
-    assert_mirror_agrees(stripe_portico, stripe_world.customers[email]["customer"])
+    journey.assert_mirror_agrees()
 
 
 def test_change_quantity_with_a_preview_then_confirm(
     page: Page,
     js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
     stripe_world: StripeWorld,
-    stripe_portico: StripePortico,
 ) -> None:
-    email = journey_email("quantity", js)
-    subscription = stripe_world.customers[email]["subscription"]
-    with stripe_portico.relay.held():
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
-        open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
-        card = page.locator(f"#sub-{subscription}")
+    with journey.webhooks_held():
+        subscription = journey.sign_in("quantity")["subscription"]
+        card = journey.open_subscription()
         expect(card.get_by_role("heading", level=2)).to_contain_text(f"Team {TIMES} 5")
 
-        follow(page, js, button(card, "Change plan"))
-        expect(heading(page, "Change plan")).to_be_visible()
+        journey.press(card, "Change plan")
         quantity = page.get_by_label("Quantity", exact=True)
         expect(quantity).to_have_value("5")
         quantity.fill("8")
-        follow(page, js, button(page, "Continue"))
-
-        expect(heading(page, "Confirm your plan change")).to_be_visible()
+        journey.press(page, "Continue", then="Confirm your plan change")
         lines = page.get_by_role("table", name="Charges and credits for this change")
         expect(lines.get_by_role("row").filter(has_text="Unused time on")).to_have_count(1)
         expect(lines.get_by_role("row").filter(has_text="Remaining time on")).to_have_count(1)
@@ -148,13 +125,7 @@ def test_change_quantity_with_a_preview_then_confirm(
             expect(page.get_by_label("Quantity", exact=True)).to_have_value("8")
         else:
             expect(page.get_by_role("alert")).to_contain_text("Choose a different plan or quantity")
-    after_webhooks(
-        page,
-        stripe_portico,
-        stripe_world.customers[email]["customer"],
-        SUBSCRIPTIONS,
-        "Subscriptions",
-    )
+    journey.after_webhooks()
     expect(card.get_by_role("heading", level=2)).to_contain_text(f"Team {TIMES} 8")
     assert len(subscription_writes(stripe_api, subscription)[writes_before:]) == 1
 
@@ -162,28 +133,19 @@ def test_change_quantity_with_a_preview_then_confirm(
 def test_a_cheaper_plan_waits_for_the_period_end(
     page: Page,
     js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
     stripe_world: StripeWorld,
-    stripe_portico: StripePortico,
 ) -> None:
     # Team with 5 seats ($145 a month) to Business ($99): cheaper, so the configuration's
     # "decreasing_item_amount" rule schedules it for the period end (a subscription schedule).
-    email = journey_email("later", js)
-    subscription = stripe_world.customers[email]["subscription"]
-    with stripe_portico.relay.held():
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
-        open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
-        card = page.locator(f"#sub-{subscription}")
-        follow(page, js, button(card, "Change plan"))
-        expect(heading(page, "Change plan")).to_be_visible()
+    with journey.webhooks_held():
+        subscription = journey.sign_in("later")["subscription"]
+        card = journey.open_subscription()
+        journey.press(card, "Change plan")
         page.get_by_role("radio", name=re.compile(r"^Business — \$99\.00 \/ month")).check()
         page.get_by_label("Quantity", exact=True).fill("1")
-        follow(page, js, button(page, "Continue"))
-
-        expect(heading(page, "Confirm your plan change")).to_be_visible()
+        journey.press(page, "Continue", then="Confirm your plan change")
         main = page.get_by_role("main")
         expect(main).to_contain_text("at the end of your current billing period")
         expect(main.locator("dt", has_text="Amount due now").locator("+ dd")).to_have_text("$0.00")
@@ -207,34 +169,20 @@ def test_a_cheaper_plan_waits_for_the_period_end(
         assert now["end_date"] == then["start_date"] == item["current_period_end"]
         [later] = then["items"]
         assert (later["price"], later["quantity"]) == (stripe_world.price("business"), 1)
-    after_webhooks(
-        page,
-        stripe_portico,
-        stripe_world.customers[email]["customer"],
-        SUBSCRIPTIONS,
-        "Subscriptions",
-    )
+    journey.after_webhooks()
     expect(card).to_contain_text("Changes to Business on")
 
 
 def test_change_quantity_with_a_promotion_code(
     page: Page,
     js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
-    stripe_world: StripeWorld,
-    stripe_portico: StripePortico,
 ) -> None:
-    email = journey_email("promo", js)
-    subscription = stripe_world.customers[email]["subscription"]
-    with stripe_portico.relay.held():
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
-        open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
-        card = page.locator(f"#sub-{subscription}")
-        follow(page, js, button(card, "Change plan"))
-        expect(heading(page, "Change plan")).to_be_visible()
+    with journey.webhooks_held():
+        subscription = journey.sign_in("promo")["subscription"]
+        card = journey.open_subscription()
+        journey.press(card, "Change plan")
         page.get_by_label("Quantity", exact=True).fill("6")
         page.get_by_label("Promotion code", exact=True).fill("NOPE")
         follow(page, js, button(page, "Continue"))
@@ -244,8 +192,7 @@ def test_change_quantity_with_a_promotion_code(
         )
 
         page.get_by_label("Promotion code", exact=True).fill(WELCOME_CODE.lower())
-        follow(page, js, button(page, "Continue"))
-        expect(heading(page, "Confirm your plan change")).to_be_visible()
+        journey.press(page, "Continue", then="Confirm your plan change")
         promotion = (
             page.get_by_role("main").locator("dt", has_text="Promotion code").locator("+ dd")
         )
@@ -262,13 +209,7 @@ def test_change_quantity_with_a_promotion_code(
         discount = stripe_api.get(discount_id)
         assert coupon_of(discount) == WELCOME_COUPON
         assert stripe_api.get(discount["promotion_code"])["code"] == WELCOME_CODE
-    after_webhooks(
-        page,
-        stripe_portico,
-        stripe_world.customers[email]["customer"],
-        SUBSCRIPTIONS,
-        "Subscriptions",
-    )
+    journey.after_webhooks()
     expect(card.locator("dt", has_text="Discount").locator("+ dd")).to_contain_text("10% off")
 
 
@@ -279,29 +220,19 @@ def invoicing_now(features: dict[str, Any]) -> None:
 def test_more_seats_invoiced_now(
     page: Page,
     js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
-    stripe_world: StripeWorld,
-    stripe_portico: StripePortico,
     portico_db: PorticoDatabase,
 ) -> None:
     # "always_invoice": the prorations are invoiced and charged at once; the preview's amount due
     # now is what Stripe then charges, and the invoice is in the list straight away.
-    email = journey_email("invoice_now", js)
-    ids = stripe_world.customers[email]
+    ids = journey.sign_in("invoice_now")
     before = {invoice["id"] for invoice in invoices_of(stripe_api, ids["customer"])}
-    signed_in(page, js, live_server, mailbox, fresh_email, email)
-    with stripe_portico.relay.held(), changed_features(portico_db, invoicing_now):
-        open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
-        card = page.locator(f"#sub-{ids['subscription']}")
-        follow(page, js, button(card, "Change plan"))
-        expect(heading(page, "Change plan")).to_be_visible()
+    with journey.webhooks_held(), changed_features(portico_db, invoicing_now):
+        card = journey.open_subscription()
+        journey.press(card, "Change plan")
         page.get_by_label("Quantity", exact=True).fill("7")
-        follow(page, js, button(page, "Continue"))
-
-        expect(heading(page, "Confirm your plan change")).to_be_visible()
+        journey.press(page, "Continue", then="Confirm your plan change")
         due_now = page.get_by_role("main").locator("dt", has_text="Amount due now")
         expect(due_now.locator("+ dd")).to_have_text(re.compile(r"^\$[\d,]+\.\d\d$"))
         previewed = cents(due_now.locator("+ dd").inner_text())
@@ -328,35 +259,25 @@ def test_more_seats_invoiced_now(
         row = page.get_by_role("row").filter(has_text=invoice["number"])
         expect(row).to_contain_text("Paid")
         expect(row).to_contain_text(f"${invoice['total'] / 100:,.2f}")
-    assert_mirror_agrees(stripe_portico, ids["customer"])
+    journey.assert_mirror_agrees()
 
 
 def test_changing_plan_ends_the_trial(
     page: Page,
     js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
-    stripe_world: StripeWorld,
-    stripe_portico: StripePortico,
 ) -> None:
     # "end_trial": a change during the trial ends it, and the new plan is invoiced in full.
     # (A cheaper plan would wait for the trial's end, by the "decreasing_item_amount" rule.)
-    email = journey_email("trial", js)
-    ids = stripe_world.customers[email]
+    ids = journey.sign_in("trial")
     assert stripe_api.get(ids["subscription"])["status"] == "trialing"
-    signed_in(page, js, live_server, mailbox, fresh_email, email)
-    with stripe_portico.relay.held():
-        open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
-        card = page.locator(f"#sub-{ids['subscription']}")
+    with journey.webhooks_held():
+        card = journey.open_subscription()
         expect(card.locator("dt", has_text="Trial ends")).to_be_visible()
-        follow(page, js, button(card, "Change plan"))
-        expect(heading(page, "Change plan")).to_be_visible()
+        journey.press(card, "Change plan")
         page.get_by_label("Quantity", exact=True).fill("6")
-        follow(page, js, button(page, "Continue"))
-
-        expect(heading(page, "Confirm your plan change")).to_be_visible()
+        journey.press(page, "Continue", then="Confirm your plan change")
         main = page.get_by_role("main")
         expect(main).to_contain_text("Your free trial ends when you confirm this change.")
         due_now = main.locator("dt", has_text="Amount due now").locator("+ dd")
@@ -373,23 +294,16 @@ def test_changing_plan_ends_the_trial(
         expect(card.locator("dt", has_text="Next charge").locator("+ dd")).to_contain_text(
             "$174.00"
         )
-    assert_mirror_agrees(stripe_portico, ids["customer"])
+    journey.assert_mirror_agrees()
 
 
 def test_cancel_at_period_end_with_a_reason_then_renew(
     page: Page,
-    js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
-    stripe_world: StripeWorld,
-    stripe_portico: StripePortico,
 ) -> None:
-    email = journey_email("cancel", js)
-    subscription = stripe_world.customers[email]["subscription"]
-    with stripe_portico.relay.held():
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with journey.webhooks_held():
+        subscription = journey.sign_in("cancel")["subscription"]
         open_section(page, "Subscriptions")
 
         page.get_by_role("button", name="Cancel subscription").click()
@@ -411,7 +325,7 @@ def test_cancel_at_period_end_with_a_reason_then_renew(
         expect(card.get_by_text("Active", exact=True)).to_be_visible()
         expect(card.get_by_role("button", name="Renew subscription")).to_have_count(0)
         assert stripe_api.get(subscription)["cancel_at_period_end"] is False
-    assert_mirror_agrees(stripe_portico, stripe_world.customers[email]["customer"])
+    journey.assert_mirror_agrees()
 
 
 def with_retention_offer(features: dict[str, Any]) -> None:
@@ -427,27 +341,17 @@ def cancelling_now_with_offer(features: dict[str, Any]) -> None:
 def test_cancel_accepting_the_retention_offer(
     page: Page,
     js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
-    stripe_world: StripeWorld,
     portico_db: PorticoDatabase,
-    stripe_portico: StripePortico,
 ) -> None:
-    email = journey_email("offer", js)
-    subscription = stripe_world.customers[email]["subscription"]
-    with stripe_portico.relay.held():
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with journey.webhooks_held():
+        subscription = journey.sign_in("offer")["subscription"]
         with changed_features(portico_db, with_retention_offer):
-            open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
-            card = page.locator(f"#sub-{subscription}")
-            follow(page, js, button(card, "Cancel subscription"))
-            expect(heading(page, "Cancel subscription")).to_be_visible()
+            card = journey.open_subscription()
+            journey.press(card, "Cancel subscription")
             page.get_by_role("radio", name="It's too expensive").check()
-            follow(page, js, button(page, "Continue"))
-
-            expect(heading(page, "Before you go")).to_be_visible()
+            journey.press(page, "Continue", then="Before you go")
             offer = page.locator("#offer")
             expect(offer).to_contain_text("Stay with us and get 20% off for 3 months.")
             follow(page, js, button(offer, "Accept offer"))
@@ -464,44 +368,28 @@ def test_cancel_accepting_the_retention_offer(
         assert (on_stripe["status"], on_stripe["cancel_at_period_end"]) == ("active", False)
         [discount_id] = on_stripe["discounts"]
         assert coupon_of(stripe_api.get(discount_id)) == RETENTION_COUPON
-    after_webhooks(
-        page,
-        stripe_portico,
-        stripe_world.customers[email]["customer"],
-        SUBSCRIPTIONS,
-        "Subscriptions",
-    )
+    journey.after_webhooks()
     expect(card.locator("dt", has_text="Discount").locator("+ dd")).to_contain_text("20% off")
 
 
 def test_cancel_immediately_declining_the_offer(
     page: Page,
     js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
-    stripe_world: StripeWorld,
     portico_db: PorticoDatabase,
-    stripe_portico: StripePortico,
 ) -> None:
-    email = journey_email("cancel_now", js)
-    subscription = stripe_world.customers[email]["subscription"]
-    with stripe_portico.relay.held():
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with journey.webhooks_held():
+        subscription = journey.sign_in("cancel_now")["subscription"]
         with changed_features(portico_db, cancelling_now_with_offer):
-            open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
-            card = page.locator(f"#sub-{subscription}")
-            follow(page, js, button(card, "Cancel subscription"))
-            expect(heading(page, "Cancel subscription")).to_be_visible()
+            card = journey.open_subscription()
+            journey.press(card, "Cancel subscription")
             expect(page.get_by_role("main")).to_contain_text(
                 "your subscription ends immediately and you lose access straight away"
             )
             page.get_by_role("radio", name="I found an alternative").check()
             page.get_by_label("Anything else you would like to tell us?").fill("Moving on, thanks.")
-            follow(page, js, button(page, "Continue"))
-
-            expect(heading(page, "Before you go")).to_be_visible()
+            journey.press(page, "Continue", then="Before you go")
             expect(page.locator("#offer")).to_contain_text("20% off for 3 months")
             expect(page.get_by_role("main")).to_contain_text(
                 "Your subscription will end immediately"
@@ -521,13 +409,7 @@ def test_cancel_immediately_declining_the_offer(
             "Moving on, thanks.",
         )
         assert on_stripe["discounts"] == []  # the offer was declined
-    after_webhooks(
-        page,
-        stripe_portico,
-        stripe_world.customers[email]["customer"],
-        SUBSCRIPTIONS,
-        "Subscriptions",
-    )
+    journey.after_webhooks()
     expect(card.get_by_role("heading", level=2)).to_contain_text("Canceled")
 
 
@@ -538,24 +420,16 @@ def with_pause(features: dict[str, Any]) -> None:
 def test_pause_payments_until_a_date_then_resume(
     page: Page,
     js: bool,
-    live_server: LiveServer,
-    mailbox: Mailbox,
-    fresh_email: Fresh,
+    journey: StripeJourney,
     stripe_api: StripeAPIServer,
-    stripe_world: StripeWorld,
     portico_db: PorticoDatabase,
-    stripe_portico: StripePortico,
 ) -> None:
-    email = journey_email("pause", js)
-    subscription = stripe_world.customers[email]["subscription"]
     resume_on = datetime.now(UTC).date() + timedelta(days=14)
-    with stripe_portico.relay.held():
-        signed_in(page, js, live_server, mailbox, fresh_email, email)
+    with journey.webhooks_held():
+        subscription = journey.sign_in("pause")["subscription"]
         with changed_features(portico_db, with_pause):
-            open_page(page, js, SUBSCRIPTIONS, "Subscriptions")
-            card = page.locator(f"#sub-{subscription}")
-            follow(page, js, button(card, "Pause subscription"))
-            expect(heading(page, "Pause subscription")).to_be_visible()
+            card = journey.open_subscription()
+            journey.press(card, "Pause subscription")
             page.get_by_role("radio", name="Until a date").check()
             page.get_by_label("Resume on", exact=True).fill(resume_on.isoformat())
             follow(page, js, button(page, "Pause subscription"))
@@ -575,8 +449,7 @@ def test_pause_payments_until_a_date_then_resume(
             assert stripe_api.get(subscription)["pause_collection"] is None
 
             # Until the customer resumes them: no resumes_at on Stripe.
-            follow(page, js, button(card, "Pause subscription"))
-            expect(heading(page, "Pause subscription")).to_be_visible()
+            journey.press(card, "Pause subscription")
             page.get_by_role("radio", name="Until I resume them").check()
             follow(page, js, button(page, "Pause subscription"))
             flash(page, "Payments are paused until you resume them.")
@@ -590,11 +463,5 @@ def test_pause_payments_until_a_date_then_resume(
             expect(button(card, "Pause subscription")).to_be_visible()
             assert_stayed_in_document(page, js)
         assert stripe_api.get(subscription)["pause_collection"] is None
-    after_webhooks(
-        page,
-        stripe_portico,
-        stripe_world.customers[email]["customer"],
-        SUBSCRIPTIONS,
-        "Subscriptions",
-    )
+    journey.after_webhooks()
     expect(card).not_to_contain_text("Payments paused")

@@ -3,24 +3,28 @@
 Signing in is paced under the Stripe-mode server's own per-IP passcode budget; ``flash`` reads
 the flash region; ``assert_mirror_agrees`` waits for Stripe's webhooks and compares Portico's
 mirror with the test server (``e2e.support.stripe_mirror``); ``after_webhooks`` does that and
-loads a page again. The rest reads Stripe's side: the updates a subscription received, a
-discount's coupon, a customer's invoices, and an amount shown on a page in cents.
+loads a page again. ``StripeJourney`` (the ``journey`` fixture) holds one test's page and
+customer and takes those steps for it. The rest reads Stripe's side: the updates a subscription
+received, a discount's coupon, a customer's invoices, and an amount shown on a page in cents.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
 from e2e.support.database import PorticoDatabase
 from e2e.support.mailbox import Mailbox
-from e2e.support.portal import heading, sign_in_to_portal
+from e2e.support.portal import button, follow, heading, open_page, sign_in_to_portal
 from e2e.support.server import LiveServer
 from e2e.support.stripe_mirror import mirror_differences
 from e2e.support.stripe_portico import StripePortico
+from e2e.support.stripe_world import StripeWorld, journey_email
 from tests.stripe_api import StripeAPIServer
 from tests.stripe_api.app import RecordedRequest
 
@@ -104,3 +108,50 @@ def after_webhooks(
     assert_mirror_agrees(stripe_portico, customer)
     page.goto(path)
     expect(heading(page, title)).to_be_visible()
+
+
+@dataclass
+class StripeJourney:
+    """One test's journey, with JavaScript on or off (``js``), on the seeded customer of its own
+    that ``sign_in`` signs in as (``ids``: the customer's Stripe ids)."""
+
+    page: Page
+    js: bool
+    server: LiveServer
+    mailbox: Mailbox
+    fresh: Fresh
+    world: StripeWorld
+    stripe_portico: StripePortico
+    ids: dict[str, Any] = field(default_factory=dict)
+
+    def sign_in(self, name: str) -> dict[str, Any]:
+        """Sign in as the customer seeded for journey ``name``; its ids."""
+        email = journey_email(name, self.js)
+        self.ids = self.world.customers[email]
+        self.sign_in_as(email)
+        return self.ids
+
+    def sign_in_as(self, email: str) -> None:
+        """Sign in with ``email`` (a customer the test seeded on Stripe itself)."""
+        signed_in(self.page, self.js, self.server, self.mailbox, self.fresh, email)
+
+    def webhooks_held(self) -> AbstractContextManager[None]:
+        """Stripe's webhooks wait meanwhile (the checks see Portico's own doing)."""
+        return self.stripe_portico.relay.held()
+
+    def open_subscription(self) -> Locator:
+        """The subscriptions page, opened the ``js`` way; the customer's subscription card."""
+        open_page(self.page, self.js, SUBSCRIPTIONS, "Subscriptions")
+        return self.page.locator(f"#sub-{self.ids['subscription']}")
+
+    def press(self, scope: Page | Locator, name: str, then: str | None = None) -> None:
+        """Press the button ``name`` in ``scope``; the page it leads to has the heading ``then``
+        (the button's name by default)."""
+        follow(self.page, self.js, button(scope, name))
+        expect(heading(self.page, then or name)).to_be_visible()
+
+    def assert_mirror_agrees(self) -> None:
+        assert_mirror_agrees(self.stripe_portico, self.ids["customer"])
+
+    def after_webhooks(self, path: str = SUBSCRIPTIONS, title: str = "Subscriptions") -> None:
+        after_webhooks(self.page, self.stripe_portico, self.ids["customer"], path, title)
