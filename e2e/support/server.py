@@ -5,31 +5,15 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def portico_command() -> str:
-    """The ``portico`` entry point of the interpreter running the tests (the project's venv)."""
-    candidate = Path(sys.executable).parent / "portico"
-    if candidate.exists():
-        return str(candidate)
-    return str(PROJECT_ROOT / ".venv" / "bin" / "portico")
+from tests import portico_process
+from tests.portico_process import HOST, PROJECT_ROOT, free_port, portico_command
 
 
 @dataclass
@@ -119,14 +103,7 @@ def start(var_dir: Path, smtp_port: int) -> LiveServer:
     login_path = seed(env)
     log_path = var_dir / "server.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [portico_command(), "serve", "--host", HOST, "--port", str(port)],
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = portico_process.spawn_serve(env, port, log)
     server = LiveServer(
         base_url=env["PORTICO_BASE_URL"],
         login_path=login_path,
@@ -143,14 +120,7 @@ def start(var_dir: Path, smtp_port: int) -> LiveServer:
 
 
 def stop(server: LiveServer) -> None:
-    process = server.process
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    portico_process.stop(server.process, 10)
 
 
 # -- the demo merchant ------------------------------------------------------------------------

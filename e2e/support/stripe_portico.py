@@ -33,6 +33,7 @@ from pathlib import Path
 
 from e2e.support import server as live
 from e2e.support.stripe_world import StripeWorld
+from tests.portico_process import spawn_serve
 from tests.stripe_api import StripeAPIServer
 
 WEBHOOK_SECRET = "whsec_portico_e2e_stripe_mode"
@@ -265,14 +266,7 @@ def start(
     login_path = create_configuration(env["PORTICO_DATABASE_URL"], world)
     log_path = var_dir / "server.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [live.portico_command(), "serve", "--host", live.HOST, "--port", str(port)],
-            env=env,
-            cwd=live.PROJECT_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = spawn_serve(env, port, log)
     server = live.LiveServer(
         base_url=env["PORTICO_BASE_URL"],
         login_path=login_path,

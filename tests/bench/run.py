@@ -21,7 +21,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ import httpx
 
 from tests.bench import dataset
 from tests.bench.server import CEILING_PATH
+from tests.portico_process import free_port, wait_until_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -49,12 +49,6 @@ TARGETS = {
     "stripe_calls_per_view": 0.0,
     "rss_mb": 150.0,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -187,19 +181,13 @@ class Server:
             stderr=out,
         )
         out.close()
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient() as client:
-            while True:
-                if self.process.returncode is not None:
-                    raise RuntimeError(f"server exited; see {self.log}:\n{self.tail()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    ready = await client.get(f"{self.base}/readyz", timeout=2)
-                    if ready.status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start; see {self.log}:\n{self.tail()}")
-                await asyncio.sleep(0.2)
+        await wait_until_answers(f"{self.base}/readyz", self.check_alive, 60, self.tail, 0.2)
         return self
+
+    def check_alive(self) -> None:
+        assert self.process is not None
+        if self.process.returncode is not None:
+            raise RuntimeError(f"server exited; see {self.log}:\n{self.tail()}")
 
     async def __aexit__(self, *exc: object) -> None:
         if self.process and self.process.returncode is None:

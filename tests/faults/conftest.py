@@ -10,9 +10,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.faults.live import Server, environment, seed_demo
-from tests.faults.postgres import PrivatePostgres, binaries, free_port
+from tests.faults.live import Server, environment
+from tests.faults.postgres import PrivatePostgres, binaries
 from tests.helpers import demo, demo_portal, fake_clock, portal, shared_app, shop  # noqa: F401
+from tests.portico_process import free_port, seed_demo
 
 
 @pytest.fixture(scope="session")

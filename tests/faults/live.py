@@ -8,24 +8,16 @@ import os
 import re
 import signal
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from tests.fixtures.smtp import Inbox, body_text
+from tests.portico_process import HOST, spawn_serve, stop, wait_until_answers
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
 CSRF_RE = re.compile(r'name="_csrf_token" value="([^"]+)"')
 CODE_RE = re.compile(r"#(\d{6})\b")
-
-
-def portico_command() -> str:
-    candidate = Path(sys.executable).parent / "portico"
-    return str(candidate if candidate.exists() else PROJECT_ROOT / ".venv" / "bin" / "portico")
 
 
 def environment(database_url: str, var_dir: Path, port: int, smtp_port: int) -> dict[str, str]:
@@ -43,24 +35,6 @@ def environment(database_url: str, var_dir: Path, port: int, smtp_port: int) -> 
         }
     )
     return env
-
-
-async def seed_demo(env: dict[str, str]) -> str:
-    """``portico demo --seed-only`` (migrates, seeds Acme Cloud); returns the login path."""
-    process = await asyncio.create_subprocess_exec(
-        portico_command(),
-        "demo",
-        "--seed-only",
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
-    found = re.search(r"^Login link: \S+?(/p/login/\S+)$", stdout.decode(), re.MULTILINE)
-    if process.returncode != 0 or found is None:
-        raise RuntimeError(f"portico demo failed:\n{stdout.decode()}\n{stderr.decode()}")
-    return found.group(1)
 
 
 @dataclass
@@ -84,33 +58,19 @@ class Server:
         with self.log_path.open("ab") as log:
             log.write(f"\n===== start {self.starts} =====\n".encode())
             log.flush()
-            self.process = subprocess.Popen(
-                [portico_command(), "serve", "--host", HOST, "--port", str(self.port)],
-                env=self.env,
-                cwd=PROJECT_ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            self.process = spawn_serve(self.env, self.port, log)
         return self.process
+
+    def check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"portico serve exited:\n{self.log_tail()}")
 
     async def start(self, seconds: float = 30.0) -> None:
         """Spawn and wait until ``/healthz`` answers."""
         self.spawn()
-        assert self.process is not None
-        deadline = time.monotonic() + seconds
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=2) as client:
-            while True:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"portico serve exited:\n{self.log_tail()}")
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"portico serve did not start:\n{self.log_tail()}")
-                await asyncio.sleep(0.1)
+        await wait_until_answers(
+            self.base_url + "/healthz", self.check_alive, seconds, self.log_tail
+        )
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hook, no finally block, no flush runs."""
@@ -119,13 +79,8 @@ class Server:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            stop(self.process, 15)
 
     def log_tail(self, lines: int = 80) -> str:
         try:

@@ -176,7 +176,7 @@ async def silent_then_healthy(port: int, inbox: Inbox):
 
 
 async def test_killed_while_sending_the_email_is_sent_after_the_lease(make_server) -> None:
-    from tests.faults.postgres import free_port
+    from tests.portico_process import free_port
 
     inbox = Inbox()
     port = free_port()

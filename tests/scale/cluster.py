@@ -10,9 +10,7 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,21 +25,16 @@ from tests.conftest import POSTGRES_URL, _admin, _with_database
 from tests.fixtures.redis import REDIS_URL
 from tests.fixtures.smtp import Inbox, body_text
 from tests.helpers import csrf_token
+from tests.portico_process import (
+    HOST,
+    free_port,
+    seed_demo,
+    spawn_serve,
+    stop,
+    wait_until_answers,
+)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
 CODE_LINE = re.compile(r"#(\d{6})\s*$", re.MULTILINE)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def portico_command() -> str:
-    candidate = Path(sys.executable).parent / "portico"
-    return str(candidate if candidate.exists() else PROJECT_ROOT / ".venv" / "bin" / "portico")
 
 
 @dataclass
@@ -151,60 +144,18 @@ def attempt_path(response: httpx.Response) -> str:
 
 
 async def _wait_ready(instance: Instance, seconds: float = 40.0) -> None:
-    async with httpx.AsyncClient() as client, asyncio.timeout(seconds):
-        while True:
-            instance.check_alive()
-            try:
-                response = await client.get(instance.url + "/readyz", timeout=2)
-                if response.status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
+    await wait_until_answers(instance.url + "/readyz", instance.check_alive, seconds)
 
 
 def _spawn(label: str, port: int, env: dict[str, str], log_path: Path) -> Instance:
     """``portico serve --port <port>``, its output (JSON log lines) to ``log_path``."""
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [portico_command(), "serve", "--host", HOST, "--port", str(port)],
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return Instance(label, f"http://{HOST}:{port}", log_path, process)
+        spawned = spawn_serve(env, port, log)
+    return Instance(label, f"http://{HOST}:{port}", log_path, spawned)
 
 
 async def _stop(instance: Instance) -> None:
-    if instance.process.poll() is None:
-        instance.process.terminate()
-        try:
-            await asyncio.to_thread(instance.process.wait, 40)
-        except subprocess.TimeoutExpired:
-            instance.process.kill()
-            await asyncio.to_thread(instance.process.wait, 10)
-
-
-async def _seed(env: dict[str, str]) -> str:
-    """``portico demo --seed-only`` (migrations and the demo merchant); the login path."""
-    process = await asyncio.create_subprocess_exec(
-        portico_command(),
-        "demo",
-        "--seed-only",
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), 180)
-    text = output.decode(errors="replace")
-    found = re.search(r"^Login link: (\S+)$", text, re.MULTILINE)
-    assert process.returncode == 0, text
-    assert found, text
-    return urlsplit(found.group(1)).path
+    await asyncio.to_thread(stop, instance.process, 40)
 
 
 @asynccontextmanager
@@ -243,7 +194,7 @@ async def running_cluster(
     instances: list[Instance] = []
     database: asyncpg.Connection | None = None
     try:
-        login_path = await _seed(env)
+        login_path = await seed_demo(env)
         for label, port in zip("ab", ports, strict=True):
             instances.append(_spawn(label, port, env, var_dir / f"instance-{label}.log"))
         for instance in instances:
