@@ -18,3 +18,9 @@ def rejected_by_types(server: StripeAPIServer) -> list[str]:
         except StripeError as error:
             problems.append(f"{request.method} {request.path} {request.params}: {error.message}")
     return problems
+
+
+def assert_allowed_by_types(server: StripeAPIServer) -> None:
+    """Fails if any request ``server`` received is not allowed by the ``stripe`` package's types."""
+    problems = rejected_by_types(server)
+    assert not problems, "requests the stripe types do not allow:\n" + "\n".join(problems)
