@@ -241,6 +241,22 @@ def make_worker(settings: Settings, config: SmtpConfig) -> DeliveryWorker:
     return DeliveryWorker(settings, make_environment(settings), lambda: config)
 
 
+async def queue_mail(settings: Settings, count: int, template: str, **kwargs) -> list[int]:
+    """``count`` messages of kind "test" in the outbox, to ``someone<n>@example.com``, rendered
+    from ``template`` (``kwargs`` go to ``mail.enqueue`` as they are: ``context``, …); their ids."""
+    return [
+        await mail.enqueue(
+            settings,
+            kind="test",
+            to_address=f"someone{n}@example.com",
+            subject="Test",
+            template=template,
+            **kwargs,
+        )
+        for n in range(count)
+    ]
+
+
 async def _run_hooks(app: Litestar, hooks) -> None:
     for hook in hooks:
         result = hook(app) if inspect.signature(hook).parameters else hook()

@@ -30,7 +30,15 @@ from app.mail.transport import MAX_DEADLINE, SmtpConfig
 from app.mail.worker import LEASE, backoff
 from app.settings import Settings
 from tests.fixtures.smtp import Inbox, body_text
-from tests.helpers import JENNY, FakeClock, Portal, make_worker, open_portal, smtp_for
+from tests.helpers import (
+    JENNY,
+    FakeClock,
+    Portal,
+    make_worker,
+    open_portal,
+    queue_mail,
+    smtp_for,
+)
 
 TIMEOUT = 0.5  # smtp_timeout (per step); the whole conversation's deadline is 3 times that
 PATIENCE = 10.0  # seconds the test waits for the worker to act (it normally takes milliseconds)
@@ -265,17 +273,8 @@ async def test_smtp_answering_very_slowly(db, shop, settings, fake_clock, health
 
 
 async def _queue_tests(settings: Settings, count: int) -> list[int]:
-    return [
-        await mail.enqueue(
-            settings,
-            kind="test",
-            to_address=f"merchant{n}@example.com",
-            subject="Test",
-            template="test",
-            context={"sent_by": "x", "requested_at": "now", "base_url": "http://portal.test"},
-        )
-        for n in range(count)
-    ]
+    context = {"sent_by": "x", "requested_at": "now", "base_url": "http://portal.test"}
+    return await queue_mail(settings, count, "test", context=context)
 
 
 async def test_an_unreachable_server_reschedules_the_rest_of_the_batch(

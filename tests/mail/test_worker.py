@@ -12,7 +12,7 @@ from app.mail import service as mail
 from app.mail import worker as worker_module
 from app.mail.tables import OutboxMessage
 from app.mail.worker import LEASE, MAX_ATTEMPTS, backoff
-from tests.helpers import JENNY, configuration_of, make_worker, smtp_for
+from tests.helpers import JENNY, configuration_of, make_worker, queue_mail, smtp_for
 
 
 def _closed_port() -> int:
@@ -35,18 +35,8 @@ async def _passcode(settings, shop) -> str:
     return (await passcodes.request_code(settings, configuration, JENNY)).attempt_id
 
 
-async def _plain(settings, count: int, **kwargs) -> list[int]:
-    return [
-        await mail.enqueue(
-            settings,
-            kind="test",
-            to_address=f"someone{n}@example.com",
-            subject="Hello",
-            template="missing-template",
-            **kwargs,
-        )
-        for n in range(count)
-    ]
+async def _plain(settings, count: int) -> list[int]:
+    return await queue_mail(settings, count, "missing-template")
 
 
 def test_backoff_doubles_and_is_capped():
