@@ -19,9 +19,8 @@ from e2e.support.stripe_journeys import (
     CODES_PER_MINUTE,
     Fresh,
     StripeJourney,
-    assert_mirror_agrees,
 )
-from e2e.support.stripe_world import StripeWorld, seed_customer
+from e2e.support.stripe_world import StripeWorld, journey_email, seed_customer
 from tests.stripe_api import StripeAPIServer
 
 
@@ -33,7 +32,7 @@ def test_sign_in_finds_a_customer_only_stripe_has(
     stripe_world: StripeWorld,
     portico_db: PorticoDatabase,
 ) -> None:
-    email = f"nia.new.{'js' if js else 'nojs'}@example.com"
+    email = journey_email("nia.new", js)
     # Webhooks held: the new customer's events would otherwise bring it into the mirror before
     # the sign-in has to ask Stripe for it.
     with journey.webhooks_held():
@@ -64,7 +63,7 @@ def test_sign_in_finds_a_customer_only_stripe_has(
         )
         [row] = portico_db.query("SELECT id FROM billing_customer WHERE email = ?", email)
         assert row["id"] == ids["customer"]
-    assert_mirror_agrees(journey.stripe_portico, ids["customer"])
+    journey.assert_mirror_agrees(ids["customer"])
 
 
 def test_shared_email_signs_in_as_the_stripe_customer_with_a_plan(
@@ -75,7 +74,7 @@ def test_shared_email_signs_in_as_the_stripe_customer_with_a_plan(
     stripe_world: StripeWorld,
     portico_db: PorticoDatabase,
 ) -> None:
-    email = f"sam.shared.{'js' if js else 'nojs'}@example.com"
+    email = journey_email("sam.shared", js)
     with journey.webhooks_held():
         older = seed_customer(
             stripe_api, stripe_world, email, "Sam Older", plan="team", open_invoice=False
@@ -90,7 +89,7 @@ def test_shared_email_signs_in_as_the_stripe_customer_with_a_plan(
         expect(main).not_to_contain_text("Sam Newer")
         mirrored = portico_db.query("SELECT id FROM billing_customer WHERE email = ?", email)
         assert sorted(row["id"] for row in mirrored) == sorted([older["customer"], newer["id"]])
-    assert_mirror_agrees(journey.stripe_portico, older["customer"])
+    journey.assert_mirror_agrees(older["customer"])
 
 
 def test_an_email_stripe_does_not_know_gets_nothing(
@@ -102,7 +101,7 @@ def test_an_email_stripe_does_not_know_gets_nothing(
     stripe_api: StripeAPIServer,
     portico_db: PorticoDatabase,
 ) -> None:
-    nobody = f"nobody.{'js' if js else 'nojs'}@example.com"
+    nobody = journey_email("nobody", js)
     before = fresh_email(nobody)
     pace_code_requests(CODES_PER_MINUTE)
     open_login(page, live_server, js)

@@ -1,11 +1,13 @@
 """Steps and checks shared by the Stripe-mode journeys (``e2e/stripe``).
 
-Signing in is paced under the Stripe-mode server's own per-IP passcode budget; ``flash`` reads
-the flash region; ``assert_mirror_agrees`` waits for Stripe's webhooks and compares Portico's
-mirror with the test server (``e2e.support.stripe_mirror``); ``after_webhooks`` does that and
-loads a page again. ``StripeJourney`` (the ``journey`` fixture) holds one test's page and
-customer and takes those steps for it. The rest reads Stripe's side: the updates a subscription
-received, a discount's coupon, a customer's invoices, and an amount shown on a page in cents.
+``StripeJourney`` (the ``journey`` fixture) holds one test's page and customer and takes the
+steps every journey takes: signing in, paced under the Stripe-mode server's own per-IP passcode
+budget; holding webhooks; pressing a button onto the next page; ``assert_mirror_agrees``, which
+waits for Stripe's webhooks and compares Portico's mirror with the test server
+(``e2e.support.stripe_mirror``), and ``after_webhooks``, which does that and loads a page again.
+``open_section`` follows the portal's menu; ``flash`` reads the flash region. The rest reads
+Stripe's side: the updates a subscription received, a discount's coupon, a customer's invoices,
+and an amount shown on a page in cents.
 """
 
 from __future__ import annotations
@@ -32,15 +34,6 @@ Fresh = Callable[[str], int]
 CODES_PER_MINUTE = 25
 TIMES = "\u00d7"  # the multiplication sign between a plan and its quantity
 SUBSCRIPTIONS = "/portal/subscriptions"
-
-
-def signed_in(
-    page: Page, js: bool, server: LiveServer, mailbox: Mailbox, fresh: Fresh, email: str
-) -> None:
-    """Signed in through the login link. Passcode requests are paced under the server's per-IP
-    limit (30 a minute); the Stripe-mode server is a process of its own that only these journeys
-    sign in to, so they may use most of it."""
-    sign_in_to_portal(page, server, js, mailbox, fresh, email, codes_per_minute=CODES_PER_MINUTE)
 
 
 def open_section(page: Page, name: str, heading: str | None = None) -> None:
@@ -91,25 +84,6 @@ def invoices_of(stripe_api: StripeAPIServer, customer: str) -> list[dict[str, An
     return stripe_api.call("GET", "/v1/invoices", customer=customer, limit=100)["data"]
 
 
-def assert_mirror_agrees(stripe_portico: StripePortico, customer: str) -> None:
-    """Once Stripe's webhooks for the journey's changes reached Portico (which re-fetches the
-    objects they name), the mirror agrees with Stripe on the customer's objects."""
-    stripe_portico.relay.flush()
-    db = PorticoDatabase(stripe_portico.server.db_path)
-    differences = mirror_differences(db, stripe_portico.relay.stripe_api, customer)
-    assert not differences, "the mirror differs from Stripe:\n" + "\n".join(differences)
-
-
-def after_webhooks(
-    page: Page, stripe_portico: StripePortico, customer: str, path: str, title: str
-) -> None:
-    """``assert_mirror_agrees``, then load the page again (the caller checks it still shows the
-    change)."""
-    assert_mirror_agrees(stripe_portico, customer)
-    page.goto(path)
-    expect(heading(page, title)).to_be_visible()
-
-
 @dataclass
 class StripeJourney:
     """One test's journey, with JavaScript on or off (``js``), on the seeded customer of its own
@@ -132,8 +106,19 @@ class StripeJourney:
         return self.ids
 
     def sign_in_as(self, email: str) -> None:
-        """Sign in with ``email`` (a customer the test seeded on Stripe itself)."""
-        signed_in(self.page, self.js, self.server, self.mailbox, self.fresh, email)
+        """Sign in with ``email`` through the login link (as a customer the test seeded on Stripe
+        itself). Passcode requests are paced under the server's per-IP limit (30 a minute); the
+        Stripe-mode server is a process of its own that only these journeys sign in to, so they
+        may use most of it."""
+        sign_in_to_portal(
+            self.page,
+            self.server,
+            self.js,
+            self.mailbox,
+            self.fresh,
+            email,
+            codes_per_minute=CODES_PER_MINUTE,
+        )
 
     def webhooks_held(self) -> AbstractContextManager[None]:
         """Stripe's webhooks wait meanwhile (the checks see Portico's own doing)."""
@@ -150,8 +135,19 @@ class StripeJourney:
         follow(self.page, self.js, button(scope, name))
         expect(heading(self.page, then or name)).to_be_visible()
 
-    def assert_mirror_agrees(self) -> None:
-        assert_mirror_agrees(self.stripe_portico, self.ids["customer"])
+    def assert_mirror_agrees(self, customer: str | None = None) -> None:
+        """Once Stripe's webhooks for the journey's changes reached Portico (which re-fetches the
+        objects they name), the mirror agrees with Stripe on the customer's objects (``ids``'s
+        customer by default)."""
+        relay = self.stripe_portico.relay
+        relay.flush()
+        db = PorticoDatabase(self.stripe_portico.server.db_path)
+        differences = mirror_differences(db, relay.stripe_api, customer or self.ids["customer"])
+        assert not differences, "the mirror differs from Stripe:\n" + "\n".join(differences)
 
     def after_webhooks(self, path: str = SUBSCRIPTIONS, title: str = "Subscriptions") -> None:
-        after_webhooks(self.page, self.stripe_portico, self.ids["customer"], path, title)
+        """``assert_mirror_agrees``, then load the page again (the caller checks it still shows
+        the change)."""
+        self.assert_mirror_agrees()
+        self.page.goto(path)
+        expect(heading(self.page, title)).to_be_visible()
