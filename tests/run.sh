@@ -33,12 +33,16 @@ if [ -z "${PORTICO_TEST_REDIS_URL+set}" ] \
 fi
 echo "== Redis tests: ${PORTICO_TEST_REDIS_URL:-skipped (nothing answers on 127.0.0.1:6379)}"
 
+# Two test processes (CI has 2 cores): most tests wait on servers, browsers and databases, so two
+# processes halve the wall time. Each has its own databases, ports, Redis prefix and browser.
+WORKERS="${PORTICO_TEST_WORKERS:-2}"
+
 echo "== lint"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 
 echo "== unit and integration tests"
-.venv/bin/pytest tests "$@"
+.venv/bin/pytest tests -n "$WORKERS" "$@"
 
 echo "== end-to-end tests (Playwright, JavaScript on and off)"
-.venv/bin/pytest e2e "$@"
+.venv/bin/pytest e2e -n "$WORKERS" "$@"
