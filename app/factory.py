@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 
-from app import db
+from app import db, memory
 from app import logging as app_logging
 from app.billing.provider import make_gateway
 from app.billing.webhooks import stripe_webhook
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings.require_secret_key()
     if settings.log_format:  # PORTICO_LOG_FORMAT (portico serve also sets it for its workers)
         app_logging.configure(settings.log_format)
+    memory.limit_malloc_arenas()  # before the threads a server starts (app/memory.py)
     engine = db.make_engine(settings.resolved_database_url)
     db.bind(engine)
     environment = make_environment(settings)
