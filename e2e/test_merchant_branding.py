@@ -44,6 +44,14 @@ def choose_logo(page: Page, js: bool, data: bytes, name: str = "logo.png") -> No
     if not js:
         field.set_input_files(files)
         return
+    # htmx must have taken the form on (its trigger listens from then on): the heading can be
+    # visible before htmx has processed the page, and a file chosen earlier previews nothing.
+    page.wait_for_function(
+        """() => {
+            const form = document.querySelector('form[hx-post$="/branding/preview"]');
+            return Boolean(form && form['htmx-internal-data']?.initHash);
+        }"""
+    )
     with page.expect_response(lambda r: r.url.endswith("/branding/preview")):
         field.set_input_files(files)
 
