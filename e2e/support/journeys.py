@@ -34,6 +34,9 @@ def submit(page: Page, js: bool, button: str) -> Response:
     the browser posts it and the answer is the final page (after any 303)."""
     clickable = page.get_by_role("button", name=button, exact=True)
     if js:
+        # htmx takes the page's forms on at DOMContentLoaded: a click before the page has loaded
+        # would be a plain browser POST, and no htmx answer would come.
+        page.wait_for_load_state()
         mark_document(page)
         with page.expect_response(
             lambda r: r.request.method == "POST" and r.request.headers.get("hx-request") == "true"
