@@ -63,8 +63,7 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,
     ConnectionError,  # refused, reset, aborted (OSError subclasses)
     TimeoutError,  # connect, acquire or statement timeout
-    OSError,  # unreachable host, name resolution (socket.gaierror)
-)
+)  # other OSErrors count only with a network errno (``is_unavailable``)
 
 
 NETWORK_ERRNOS = frozenset(

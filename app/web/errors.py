@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.response import Template
@@ -107,12 +106,10 @@ def unavailable_or_internal_handler(request: Request, exc: Exception) -> Respons
 
 
 def exception_handlers() -> dict:
-    outages = {kind: unavailable_or_internal_handler for kind in db.UNAVAILABLE}
+    # Every error that is not an HTTP answer goes through the one outage check.
     return {
         NotFoundException: not_found_handler,
         HTTPException: http_exception_handler,
-        HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
-        Exception: internal_error_handler,
-        asyncpg.InterfaceError: unavailable_or_internal_handler,
-        **outages,
+        HTTP_500_INTERNAL_SERVER_ERROR: unavailable_or_internal_handler,
+        Exception: unavailable_or_internal_handler,
     }
