@@ -73,17 +73,17 @@ def login_path(configuration: PortalConfiguration) -> str:
 
 def brand_css(configuration: PortalConfiguration) -> str:
     """The stylesheet that applies a configuration's branding through CSS custom properties."""
-    return _brand_css(
-        configuration.brand_color,
-        configuration.accent_color,
-        configuration.font,
-        configuration.corner_style,
-    )
+    return _brand_css(*_brand_values(configuration))
 
 
 def brand_version(configuration: PortalConfiguration) -> str:
     """Changes whenever the branding does, so the stylesheet URL can be cached."""
-    return _brand_version(
+    return _brand_version(*_brand_values(configuration))
+
+
+def _brand_values(configuration: PortalConfiguration) -> tuple[str, str, str, str]:
+    """What the stylesheet depends on (the caches' key)."""
+    return (
         configuration.brand_color,
         configuration.accent_color,
         configuration.font,
