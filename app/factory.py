@@ -8,10 +8,9 @@ import logging
 
 from litestar import Litestar, Request, Response, get
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import CacheControlHeader, State
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.plugins.htmx import HTMXPlugin
-from litestar.static_files import create_static_files_router
 
 from app import db, memory
 from app import logging as app_logging
@@ -37,7 +36,8 @@ from app.web import health
 from app.web.errors import error_page, exception_handlers
 from app.web.redis_store import RedisStore
 from app.web.security import SecurityHeaders
-from app.web.templating import STATIC_DIR, make_environment, template_config
+from app.web.static import default_files
+from app.web.templating import make_environment, template_config
 from app.web.throttle import MemoryThrottle, RedisThrottle, Throttle
 
 log = logging.getLogger("portico")
@@ -150,11 +150,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *health.HANDLERS,  # /healthz, /readyz
         stripe_webhook,  # 404 unless PORTICO_BILLING=stripe; exempt from CSRF (signed)
         *MERCHANT_CONTROLLERS,
-        create_static_files_router(
-            path="/static",
-            directories=[STATIC_DIR],
-            cache_control=CacheControlHeader(max_age=31536000, public=True),
-        ),
+        default_files().route_handler(),  # /static: from memory, ETag, versioned URLs
     ]
     if catcher is not None:
         handlers.append(inbox_controller(catcher))

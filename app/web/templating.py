@@ -1,10 +1,8 @@
 """The Jinja environment: autoescaping, gettext, formatting filters, static URLs with a content
-hash (so static files can be cached for a year)."""
+hash (``app.web.static``: so static files can be cached for a year)."""
 
 from __future__ import annotations
 
-import hashlib
-from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -14,19 +12,9 @@ from litestar.template import TemplateConfig
 from app import i18n
 from app.settings import PROJECT_ROOT, Settings
 from app.web import formatting
+from app.web.static import static_url
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
-STATIC_DIR = PROJECT_ROOT / "static"
-
-
-@cache
-def _static_hash(relative: str) -> str:
-    path = STATIC_DIR / relative
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "0"
-
-
-def static_url(relative: str) -> str:
-    return f"/static/{relative}?v={_static_hash(relative)}"
 
 
 def configure_environment(env: Environment, settings: Settings) -> Environment:
