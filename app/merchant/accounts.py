@@ -173,16 +173,17 @@ def _seconds_until(moment: datetime, now: datetime) -> int:
 
 
 async def authenticate(email: str, password: str, *, actor: audit.Actor) -> SignInOutcome:
-    """Check a password. Known and unknown emails do the same work and get the same verdicts."""
+    """Check a password. Known and unknown emails do the same work and get the same verdicts.
+
+    The attempt is counted as a failure before the password is checked (and forgiven, with the
+    rest of the count, when it turns out right), so simultaneous requests, on one instance or
+    several, cannot all pass the limit while their passwords are being hashed: of many at once,
+    at most the ``MAX_FAILURES`` allowed are checked, and none once the lock has started."""
     email = normalise_email(email)
     now = clock.now()
-    limit = (
-        await MerchantSignInLimit.select(MerchantSignInLimit.locked_until)
-        .where(MerchantSignInLimit.email == email)
-        .first()
-    )
-    if limit and limit["locked_until"] and limit["locked_until"] > now:
-        return SignInOutcome("locked", retry_after=_seconds_until(limit["locked_until"], now))
+    admitted = await _admit(email, now)
+    if isinstance(admitted, datetime):  # locked before this attempt: nothing is checked
+        return SignInOutcome("locked", retry_after=_seconds_until(admitted, now))
     account = await by_email(email)
     password = password[:PASSWORD_MAX]
     matches = await verify_password(account.password_hash if account else _dummy_hash(), password)
@@ -204,46 +205,78 @@ async def authenticate(email: str, password: str, *, actor: audit.Actor) -> Sign
                 logged, "merchant.signed_in", object_type="merchant_account", object_id=account.id
             )
         return SignInOutcome("ok", account=account)
-    locked_until = await _record_failure(email, now)
     async with db.write():
         await audit.record(
             logged,
-            "merchant.sign_in_locked" if locked_until else "merchant.sign_in_failed",
+            "merchant.sign_in_locked" if admitted.locked_until else "merchant.sign_in_failed",
             object_type="merchant_account",
             object_id=account.id if account else "",
         )
-    if locked_until:
-        return SignInOutcome("locked", retry_after=_seconds_until(locked_until, now))
+    if admitted.locked_until:
+        return SignInOutcome("locked", retry_after=_seconds_until(admitted.locked_until, now))
     return SignInOutcome("wrong")
 
 
-async def _record_failure(email: str, now: datetime) -> datetime | None:
-    """Count a failure for ``email``; the lock's end when this one reached the limit."""
+class _Admitted(msgspec.Struct, frozen=True):
+    """An attempt let through and already counted; ``locked_until`` when it was the last one."""
+
+    locked_until: datetime | None = None
+
+
+async def _lock_email(email: str) -> None:
+    """PostgreSQL: a transaction-scoped lock on ``email`` (as ``app.login.passcodes`` takes for
+    passcodes), so that reading the limit and counting the attempt are one step for every
+    instance. SQLite's ``BEGIN IMMEDIATE`` (``db.write()``) already serialises writers."""
+    if db.is_postgres():
+        await MerchantSignInLimit.raw(
+            "SELECT pg_advisory_xact_lock(hashtextextended({}, 0))",
+            f"portico:merchant-sign-in:{email}",
+        )
+
+
+async def _admit(email: str, now: datetime) -> _Admitted | datetime:
+    """Let an attempt for ``email`` through and count it as a failure, or, while the email is
+    locked, the lock's end. The attempt that reaches ``MAX_FAILURES`` starts the lock."""
     table = MerchantSignInLimit
     async with db.write():
+        await _lock_email(email)
         # Rows that neither count nor lock any more are forgotten (keeps the table small).
         await table.delete().where(
             (table.window_started_at < now - timedelta(days=1))
             & (table.locked_until.is_null() | (table.locked_until < now))
         )
-        await table.insert(
-            table(email=email, failures=0, window_started_at=now, locked_until=None)
-        ).on_conflict(action="DO NOTHING")
-        await table.update({table.failures: 0, table.window_started_at: now}).where(
-            (table.email == email) & (table.window_started_at <= now - FAILURE_WINDOW)
-        )
-        rows = (
-            await table.update({table.failures: table.failures + 1})
+        row = (
+            await table.select(table.failures, table.window_started_at, table.locked_until)
             .where(table.email == email)
-            .returning(table.failures)
+            .first()
         )
-        if rows and rows[0]["failures"] >= MAX_FAILURES:
-            locked_until = now + LOCKED_FOR
+        if row and row["locked_until"] and row["locked_until"] > now:
+            return row["locked_until"]
+        if row is None or row["window_started_at"] <= now - FAILURE_WINDOW:
+            failures, started = 1, now
+        else:
+            failures, started = row["failures"] + 1, row["window_started_at"]
+        locked_until = None
+        if failures >= MAX_FAILURES:  # the last attempt allowed: the lock starts with it
+            failures, started, locked_until = 0, now, now + LOCKED_FOR
+        if row is None:
+            await table.insert(
+                table(
+                    email=email,
+                    failures=failures,
+                    window_started_at=started,
+                    locked_until=locked_until,
+                )
+            )
+        else:
             await table.update(
-                {table.failures: 0, table.window_started_at: now, table.locked_until: locked_until}
+                {
+                    table.failures: failures,
+                    table.window_started_at: started,
+                    table.locked_until: locked_until,
+                }
             ).where(table.email == email)
-            return locked_until
-    return None
+    return _Admitted(locked_until)
 
 
 async def end_sessions(account_id: str) -> None:

@@ -8,6 +8,7 @@ sends each request to either instance) is driven with httpx, CSRF token and cook
 - a passcode requested on the first instance is accepted on the second;
 - the per-email limits (resend cooldown, sends per hour) hold across both instances;
 - signing out on one ends the session on the other (the old cookie gets the signed-out page);
+- the merchant sign-in lock holds across both instances (wrong passwords at once on both);
 - every outbox message is delivered exactly once with two workers claiming;
 - neither instance logs a passcode or a session token.
 
@@ -21,12 +22,14 @@ import asyncio
 import hashlib
 import json
 import secrets
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from app.merchant.accounts import DEMO_EMAIL, MAX_FAILURES
 from tests.conftest import POSTGRES_URL
 from tests.fixtures.redis import (
     REDIS_REQUIRED,
@@ -197,6 +200,52 @@ async def test_simultaneous_requests_on_both_instances_send_one_code(cluster: Cl
     found = CODE_LINE.search(body_text(cluster.inbox.to(email)[0]))
     assert found
     cluster.tokens_seen.append(found.group(1))
+
+
+async def test_the_merchant_sign_in_lock_holds_across_both_instances(cluster: Cluster):
+    """Wrong passwords for the demo merchant at the same moment, half on each instance, when three
+    guesses are left before the lock: each attempt is counted under one lock per email before its
+    password is hashed, so exactly three are checked (the third starts the lock) and the rest are
+    refused; the right password is then refused too."""
+    a, b = cluster.a, cluster.b
+    # ``portico demo --seed-only`` keeps the demo merchant's password in the shared var dir.
+    password = (a.log_path.parent / "merchant_password").read_text().strip()
+    cluster.tokens_seen.append(password)
+    tokens = {
+        instance.name: csrf_token((await cluster.page(instance, "/merchant/sign-in")).text)
+        for instance in (a, b)
+    }
+    simultaneous = 16  # with the right password after them, within 20 sign-ins a minute per IP
+    left = 3  # guesses (each a production-cost argon2id hash): fewer keep the suite quick
+    await cluster.database.execute(
+        "INSERT INTO merchant_sign_in_limit (email, failures, window_started_at, locked_until)"
+        " VALUES ($1, $2, now(), NULL)",
+        DEMO_EMAIL,
+        MAX_FAILURES - left,
+    )
+
+    def sign_in(instance: Instance, attempt: str):
+        return cluster.client.post(
+            instance.url + "/merchant/sign-in",
+            data={"email": DEMO_EMAIL, "password": attempt, "_csrf_token": tokens[instance.name]},
+        )
+
+    responses = await asyncio.gather(
+        *(sign_in(instance, "not the password") for instance in [a, b] * (simultaneous // 2))
+    )
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses == {422: left - 1, 429: simultaneous - left + 1}, statuses
+    checked = await cluster.database.fetch(
+        "SELECT action FROM audit_event WHERE actor_email = $1 AND action LIKE 'merchant.%'",
+        DEMO_EMAIL,
+    )
+    assert Counter(row["action"] for row in checked) == {
+        "merchant.sign_in_failed": left - 1,
+        "merchant.sign_in_locked": 1,
+    }
+    right = await sign_in(b, password)
+    assert right.status_code == 429
+    assert not cluster.client.cookies.get("portico_merchant")
 
 
 async def test_the_outbox_is_delivered_once_by_two_workers(cluster: Cluster):
