@@ -22,6 +22,7 @@ from e2e.support.portal import (
     button,
     follow,
     heading,
+    link,
 )
 from e2e.support.stripe_journeys import (
     TIMES,
@@ -49,7 +50,7 @@ def test_change_plan_with_a_preview_then_confirm(
         open_section(page, "Subscriptions")
         expect(page.get_by_role("heading", name=re.compile(r"^Starter\b"), level=2)).to_be_visible()
 
-        page.get_by_role("button", name="Change plan").click()
+        page.get_by_role("link", name="Change plan").click()
         expect(page.get_by_role("heading", name="Change plan", level=1)).to_be_visible()
         page.get_by_label(re.compile(r"^Team — \$29\.00 / month")).check()
         page.get_by_role("button", name="Continue").click()
@@ -306,7 +307,7 @@ def test_cancel_at_period_end_with_a_reason_then_renew(
         subscription = journey.sign_in("cancel")["subscription"]
         open_section(page, "Subscriptions")
 
-        page.get_by_role("button", name="Cancel subscription").click()
+        page.get_by_role("link", name="Cancel subscription").click()
         expect(page.get_by_role("heading", name="Cancel subscription", level=1)).to_be_visible()
         page.get_by_label("It's too expensive").check()
         page.get_by_label("Anything else you would like to tell us?").fill("Budget cuts this year.")
@@ -362,7 +363,7 @@ def test_cancel_accepting_the_retention_offer(
             if js:
                 assert_accessible(page, "the list with the retention coupon from Stripe")
             expect(card.get_by_role("heading", level=2)).not_to_contain_text("Cancels soon")
-            expect(button(card, "Cancel subscription")).to_be_visible()
+            expect(link(card, "Cancel subscription")).to_be_visible()
             assert_stayed_in_document(page, js)
         on_stripe = stripe_api.get(subscription)
         assert (on_stripe["status"], on_stripe["cancel_at_period_end"]) == ("active", False)
@@ -398,7 +399,7 @@ def test_cancel_immediately_declining_the_offer(
 
             flash(page, "Your subscription was canceled immediately.")
             expect(card.get_by_role("heading", level=2)).to_contain_text("Canceled")
-            expect(button(card, "Cancel subscription")).to_have_count(0)
+            expect(link(card, "Cancel subscription")).to_have_count(0)
             assert_stayed_in_document(page, js)
         on_stripe = stripe_api.get(subscription)
         assert on_stripe["status"] == "canceled"
@@ -460,7 +461,7 @@ def test_pause_payments_until_a_date_then_resume(
             follow(page, js, button(card, "Resume subscription"))
             flash(page, "Payments have resumed.")
             expect(card).not_to_contain_text("Payments paused")
-            expect(button(card, "Pause subscription")).to_be_visible()
+            expect(link(card, "Pause subscription")).to_be_visible()
             assert_stayed_in_document(page, js)
         assert stripe_api.get(subscription)["pause_collection"] is None
     journey.after_webhooks()

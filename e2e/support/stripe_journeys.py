@@ -22,7 +22,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from e2e.support.database import PorticoDatabase
 from e2e.support.mailbox import Mailbox
-from e2e.support.portal import button, follow, heading, open_page, sign_in_to_portal
+from e2e.support.portal import button, follow, heading, link, open_page, sign_in_to_portal
 from e2e.support.server import LiveServer
 from e2e.support.stripe_mirror import mirror_differences
 from e2e.support.stripe_portico import StripePortico
@@ -130,9 +130,10 @@ class StripeJourney:
         return self.page.locator(f"#sub-{self.ids['subscription']}")
 
     def press(self, scope: Page | Locator, name: str, then: str | None = None) -> None:
-        """Press the button ``name`` in ``scope``; the page it leads to has the heading ``then``
-        (the button's name by default)."""
-        follow(self.page, self.js, button(scope, name))
+        """Press the button ``name`` in ``scope`` (a submit button, or a link that looks like one:
+        the subscription card's actions); the page it leads to has the heading ``then`` (the
+        button's name by default)."""
+        follow(self.page, self.js, button(scope, name).or_(link(scope, name)))
         expect(heading(self.page, then or name)).to_be_visible()
 
     def assert_mirror_agrees(self, customer: str | None = None) -> None:

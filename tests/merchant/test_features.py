@@ -521,7 +521,7 @@ async def test_switching_off_cancellation_and_plan_changes_hides_their_buttons(m
     await merchant.portal.sign_in(JENNY)
     await signed_in(merchant)
     subscriptions = await merchant.client.get("/portal/subscriptions")
-    actions = [f.get("action") or "" for f in Elements(subscriptions.text).named("form")]
+    actions = [a.get("href") or "" for a in Elements(subscriptions.text).named("a")]
     cancel_links = [url for url in actions if url.endswith("/cancel")]
     change_links = [url for url in actions if url.endswith("/change")]
     assert cancel_links
@@ -530,8 +530,8 @@ async def test_switching_off_cancellation_and_plan_changes_hides_their_buttons(m
     data = switched(switched(data, "subscription_cancel", False), "subscription_update", False)
     assert (await merchant.post(merchant.url("features"), data)).status_code == 303
     after = await merchant.client.get("/portal/subscriptions")
-    assert f'action="{cancel_links[0]}"' not in after.text
-    assert f'action="{change_links[0]}"' not in after.text
+    assert f'href="{cancel_links[0]}"' not in after.text
+    assert f'href="{change_links[0]}"' not in after.text
     assert (await merchant.client.get(cancel_links[0])).status_code == 404
     assert (await merchant.client.get(change_links[0])).status_code == 404
 

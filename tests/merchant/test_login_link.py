@@ -26,7 +26,11 @@ async def test_the_page_shows_the_full_link_in_a_read_only_field(merchant):
     assert "readonly" in inputs["login_link"]
     assert ">Deactivate link</button>" in html
     assert ">Activate link</button>" not in html
-    assert ">Rotate link</button>" in html
+    # Rotating asks first: a link to the confirmation page (a GET form without fields would
+    # have sent the browser to ".../rotate?").
+    rotate = f'<a class="button button--secondary" href="{merchant.url("login-link/rotate")}">'
+    assert rotate + "Rotate link</a>" in html
+    assert 'method="get"' not in html.split('id="rotate-title"', 1)[1].split("</section>", 1)[0]
     assert '<label class="field__label" for="email">Email</label>' in html
 
 

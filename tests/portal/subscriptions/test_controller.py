@@ -60,10 +60,20 @@ async def test_list_full_page_and_fragment(settings, demo) -> None:
         assert 'href="/portal/subscriptions" aria-current="page"' in html
         assert "Team — $29.00 / month per seat" in html
         assert "$145.00 on " in html
-        assert ">Change plan</button>" in html
-        assert ">Cancel subscription</button>" in html
+        assert ">Change plan</a>" in html
+        assert ">Cancel subscription</a>" in html
         assert "Pause subscription" not in html  # off by default
         assert "Renew subscription" not in html
+        # Links that look like buttons: without JavaScript the browser goes to ".../change", not
+        # to ".../change?" (what a GET form without fields sends); htmx swaps the same URL in.
+        sub = await subscription_of(JENNY)
+        for step, label in (("change", "Change plan"), ("cancel", "Cancel subscription")):
+            target = url(sub, step)
+            assert (
+                f'href="{target}" hx-get="{target}" hx-target="#main-content" '
+                f'hx-push-url="true">{label}</a>'
+            ) in html
+        assert 'method="get"' not in html
         fragment = await jenny.get(LIST, htmx=True)
         assert fragment.status_code == 200
         assert_fragment(fragment, True)
@@ -85,7 +95,7 @@ async def test_list_shows_trials_and_cancellations(settings, demo) -> None:
         assert "Cancels soon" in html
         assert ">Renew subscription</button>" in html
         assert "Cancel subscription" not in html
-        assert "Change plan</button>" not in html
+        assert "Change plan</a>" not in html
         assert "set to cancel. Renew it to change your plan" in html
 
 
@@ -165,9 +175,9 @@ async def test_downgrade_waits_for_the_period_end(settings, demo, htmx) -> None:
         page = await jenny.flashes()
         assert f"Your plan will change on {day}." in page
         assert f"Changes to Starter on {day}" in page
-        assert "Change plan</button>" not in page
+        assert "Change plan</a>" not in page
         assert "A change is already scheduled" in page
-        assert ">Cancel subscription</button>" in page
+        assert ">Cancel subscription</a>" in page
         # Nothing changes before the period ends.
         assert (await items_of(sub["id"]))[0]["quantity"] == 5
         (event,) = await audit_events("subscription.plan_changed", sub["id"])
@@ -284,8 +294,8 @@ async def test_subscriptions_the_portal_cannot_change_offer_cancel_only(settings
     async with signed_in(settings, demo, JENNY) as jenny:
         page = (await jenny.get(LIST)).text
         assert "paid by invoice, so its plan can&#39;t be changed here" in page
-        assert "Change plan</button>" not in page
-        assert ">Cancel subscription</button>" in page
+        assert "Change plan</a>" not in page
+        assert ">Cancel subscription</a>" in page
         form = await jenny.get(url(sub, "change"))
         assert form.status_code == 200
         assert "paid by invoice" in form.text
@@ -585,7 +595,7 @@ async def test_renew(settings, demo, htmx) -> None:
         page = await lee.flashes()
         assert "Your subscription was renewed." in page
         assert "Renew subscription" not in page
-        assert ">Cancel subscription</button>" in page
+        assert ">Cancel subscription</a>" in page
     after = await subscription_of(LEE)
     assert after["cancel_at_period_end"] is False
     assert after["cancel_at"] is None
@@ -643,7 +653,8 @@ async def test_pause_until_a_date_then_resume(settings, demo, htmx) -> None:
     async with signed_in(settings, demo, JENNY) as jenny:
         tz = jenny.customer.time_zone
         page = await jenny.get(LIST)
-        assert ">Pause subscription</button>" in page.text
+        assert f'href="{url(sub, "pause")}" hx-get="{url(sub, "pause")}"' in page.text
+        assert ">Pause subscription</a>" in page.text
         form = await jenny.get(url(sub, "pause"), htmx=htmx)
         assert form.status_code == 200
         assert_fragment(form, htmx)
@@ -674,7 +685,7 @@ async def test_pause_until_a_date_then_resume(settings, demo, htmx) -> None:
         assert success_target(resumed, htmx) == LIST
         page = await jenny.flashes()
         assert "Payments have resumed." in page
-        assert ">Pause subscription</button>" in page
+        assert ">Pause subscription</a>" in page
     assert (await subscription_of(JENNY))["pause_collection_behavior"] is None
     (paused_event,) = await audit_events("subscription.paused", sub["id"])
     assert paused_event["before"]["pause_collection_behavior"] is None
