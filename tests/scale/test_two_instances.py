@@ -8,6 +8,8 @@ sends each request to either instance) is driven with httpx, CSRF token and cook
 - a passcode requested on the first instance is accepted on the second;
 - the per-email limits (resend cooldown, sends per hour) hold across both instances;
 - signing out on one ends the session on the other (the old cookie gets the signed-out page);
+- a portal page kept by one (its page cache) shows at once a change made through the other, and
+  is no longer served once the session is ended on the other;
 - the merchant sign-in lock holds across both instances (wrong passwords at once on both);
 - every outbox message is delivered exactly once with two workers claiming;
 - neither instance logs a passcode or a session token.
@@ -24,6 +26,7 @@ import json
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -39,7 +42,7 @@ from tests.fixtures.redis import (
     redis_reachable,
 )
 from tests.fixtures.smtp import body_text
-from tests.helpers import JENNY, LEE, PAT, csrf_token
+from tests.helpers import JENNY, LEE, MAX, PAT, csrf_token
 from tests.scale.cluster import (
     CODE_LINE,
     Cluster,
@@ -120,6 +123,113 @@ async def test_a_passcode_requested_on_one_is_accepted_on_the_other_and_sign_out
     if cluster.redis:  # the cached copy both instances read was replaced by the 'ended' marker
         digest = hashlib.sha256(session.encode()).hexdigest()
         assert await cluster.redis_get(f"session:{digest}") == b"ended"
+
+
+class _Form(HTMLParser):
+    """The values a browser would submit with the form posting to ``action``."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action = action
+        self.inside = False
+        self.select: str | None = None
+        self.values: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.inside = found.get("action") == self.action
+        elif not self.inside:
+            return
+        elif tag == "input" and found.get("name"):
+            kind = found.get("type", "text")
+            if kind in ("checkbox", "radio") and "checked" not in found:
+                return
+            if kind not in ("submit", "button"):
+                self.values[found["name"]] = found.get("value", "")
+        elif tag == "select":
+            self.select = found.get("name")
+        elif tag == "option" and self.select and "selected" in found:
+            self.values[self.select] = found.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self.select = None
+
+
+def form_values(html: str, action: str) -> dict[str, str]:
+    parser = _Form(action)
+    parser.feed(html)
+    assert "_csrf_token" in parser.values, f"no form posting to {action}"
+    return parser.values
+
+
+async def test_a_page_kept_on_one_shows_a_change_made_on_the_other_and_none_after_sign_out(
+    cluster: Cluster,
+):
+    """Each instance keeps rendered portal pages in its own memory (``app.portal.page_cache``),
+    checked against change counters the database's triggers move: a change made through B is on
+    A's kept overview at once, and A stops serving it once B has ended the session."""
+    a, b = cluster.a, cluster.b
+    before = len(cluster.inbox.to(MAX))
+    requested = await cluster.request_code(a, MAX)
+    code_page = attempt_path(requested)
+    code = await cluster.code_for(MAX, before + 1)
+    signed_in = await cluster.post(a, code_page, {"code": code}, token_from=code_page)
+    assert signed_in.status_code == 303, signed_in.text
+    session = cluster.client.cookies.get("portico_session")
+    assert session
+    cluster.tokens_seen.append(session)
+    customer = await cluster.database.fetchval(
+        "SELECT subject FROM web_session WHERE id = $1",
+        hashlib.sha256(session.encode()).hexdigest(),
+    )
+    assert customer
+
+    async def overview(instance: Instance) -> str:
+        page = await cluster.page(instance, "/portal")
+        assert page.status_code == 200, (instance.name, page.status_code)
+        return page.text
+
+    await overview(a)  # shows (and pops) the sign-in message: not kept
+    await overview(a)  # rendered and kept
+    await overview(a)  # served kept
+    # It is really kept: a write that slips past the triggers (disabled for it) is not seen.
+    async with cluster.database.transaction():
+        await cluster.database.execute("ALTER TABLE billing_customer DISABLE TRIGGER portal_stamp")
+        await cluster.database.execute(
+            "UPDATE billing_customer SET name = 'Unseen Name' WHERE id = $1", customer
+        )
+        await cluster.database.execute("ALTER TABLE billing_customer ENABLE TRIGGER portal_stamp")
+    assert "Unseen Name" not in await overview(a)
+
+    # The customer changes their billing name on B's details page (the form as B shows it)...
+    details = await cluster.page(b, "/portal/details")
+    assert details.status_code == 200
+    values = form_values(details.text, "/portal/details")
+    assert values["name"] == "Unseen Name"
+    saved = await cluster.client.post(
+        b.url + "/portal/details", data={**values, "name": "Max Renamed On B"}
+    )
+    assert saved.status_code == 303, saved.text
+    assert saved.headers["location"] == "/portal/details"
+    shown = await cluster.page(b, "/portal/details")  # B shows (and pops) the saved message
+    assert "Your billing details were saved." in shown.text
+    # ...and A's kept overview has it at once.
+    for _ in range(2):
+        assert "Max Renamed On B" in await overview(a)
+
+    # Signing out on B: the old cookie, replayed on A (which keeps the overview), is signed out.
+    cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in cluster.client.cookies.jar)
+    signed_out = await cluster.post(b, "/portal/sign-out", {}, token_from="/portal")
+    assert signed_out.status_code == 303
+    async with httpx.AsyncClient(headers={"Cookie": cookies}) as replayed:
+        response = await replayed.get(a.url + "/portal")
+    assert response.status_code == 401, response.status_code
+    assert "You are signed out" in response.text
+    assert "Max Renamed On B" not in response.text
 
 
 async def test_the_per_email_limits_hold_across_both_instances(cluster: Cluster):
