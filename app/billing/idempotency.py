@@ -15,6 +15,10 @@ first commits. That error rolls the loser back (it did no work yet: the claim co
 call is retried once, which finds the record and replays. The caller never sees a 500.
 
 Like Stripe, only successful results are stored (Stripe also skips requests that fail validation).
+
+``applied(key, customer)`` tells whether a key's change was applied: the portal uses it to finish a
+form whose billing change committed but whose process died before the audit event was written
+(``app.portal.activity``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,14 @@ def request_hash(action: str, arguments: dict[str, Any]) -> str:
     secrets (a card's number and CVC never reach this)."""
     body = msgspec.json.encode({"action": action, "arguments": arguments}, order="sorted")
     return hashlib.sha256(body).hexdigest()
+
+
+async def applied(key: str, customer: str) -> bool:
+    """Whether ``key`` changed billing for ``customer``: its record exists (written with the change,
+    in the same transaction, by the sandbox and the Stripe gateway alike)."""
+    return await IdempotencyRecord.exists().where(
+        (IdempotencyRecord.id == key) & (IdempotencyRecord.customer == customer)
+    )
 
 
 def _decode(raw: Any) -> Result:

@@ -150,3 +150,15 @@ async def test_failed_work_is_not_remembered(world):
 
     result = await idempotency.run(same, action="t", arguments={}, customer="cus_x", work=working)
     assert result == {"ok": True}
+
+
+async def test_applied_is_the_keys_record_for_its_customer(world):
+    same = key()
+    owner = world.customer
+    assert not await idempotency.applied(same, owner)
+    await world.gateway.change_subscription(
+        world.subscription, **seats(world, 8), idempotency_key=same
+    )
+    assert await idempotency.applied(same, owner)
+    assert not await idempotency.applied(same, "cus_someone_else")
+    assert not await idempotency.applied(key(), owner)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from collections.abc import AsyncIterator
 
@@ -272,15 +273,21 @@ async def test_killed_while_cancelling_then_the_same_form_again(
 
             await server.start()
             again = await jenny.post(cancel_url, data=form)  # the same form, submitted again
-        if mode == "before-commit":
-            assert again.status_code == 303, again.text  # done now, once
-            assert await cancel_state(server, sub_id) == (True, before[1] + 1, before[2] + 1)
-        else:
-            # Known gap (reported): the retry finds no audit event for its key, so it is not
-            # seen as a replay; the rules then refuse it ("already set to cancel", a friendly
-            # 422) and the missing activity event is never written. Billing is changed once.
-            assert again.status_code == 422, again.text
-            assert "This subscription is already set to cancel." in again.text
-            assert await cancel_state(server, sub_id) == (True, before[1] + 1, before[2])
+            # Done now (before-commit), or a replay whose missing audit event the retry writes
+            # (after-commit: the key's idempotency record says billing already changed). Either
+            # way the success answer, billing changed once and one event.
+            assert again.status_code == 303, again.text
+            assert again.headers["location"] == "/portal/subscriptions"
+            page = await jenny.get("/portal/subscriptions")
+            assert "Your subscription was canceled. You have access until" in page.text
+            [event] = await rows(
+                server,
+                "SELECT before, after FROM audit_event WHERE action = 'subscription.canceled' "
+                "AND object_id = $1",
+                sub_id,
+            )
+        assert await cancel_state(server, sub_id) == (True, before[1] + 1, before[2] + 1)
+        recovered = json.loads(event["after"]).get("recovered", False)
+        assert recovered is (mode == "after-commit")
     finally:
         await proxy.close()

@@ -4,21 +4,34 @@
   per key, so the corrected form must send another key), with 422;
 - after ``GatewayUnavailable`` it carries the SAME intent (billing may have done it: the same key
   makes the retry safe), with 502 and, for htmx, the whole page.
+
+And every portal form sent again after the process died between its billing commit and its audit
+event: a replay (the success answer), whose missing event is written once.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from app.audit.tables import AuditEvent
 from app.billing.gateway import GatewayError, GatewayUnavailable
-from app.billing.tables import Invoice, PaymentMethod, Subscription, TaxId
+from app.billing.tables import IdempotencyRecord, Invoice, PaymentMethod, Subscription, TaxId
 from tests.helpers import JENNY, LEE, MAX
 from tests.portal.subscriptions.support import price_id, subscription_of
-from tests.portal.support import FailingGateway, SignedIn, intent_of, set_features, signed_in
+from tests.portal.support import (
+    FailingGateway,
+    SignedIn,
+    intent_of,
+    set_features,
+    signed_in,
+    success_target,
+)
 
 SUBS = "/portal/subscriptions"
 CARD = {"number": "4242 4242 4242 4242", "expiry": "12 / 34", "cvc": "123", "name": "M"}
@@ -176,3 +189,104 @@ async def test_a_form_shown_again_after_a_gateway_failure(settings, demo, name, 
             assert "<!doctype html>" in answer.text.lower()
         again = intent_of(answer.text, scene.again or scene.action)
         assert (again == intent) is same_intent
+
+
+# --- the process dies after billing committed, before the audit event --------------------------
+# Each form's audit event(s).
+EVENTS = {
+    "change plan": ("subscription.plan_changed",),
+    "cancel": ("subscription.canceled",),
+    "accept offer": ("subscription.retention_accepted",),
+    "pause": ("subscription.paused",),
+    "renew": ("subscription.renewed",),
+    "resume": ("subscription.resumed",),
+    "add card": ("payment_method.added",),
+    "make default": ("payment_method.default_set",),
+    "remove card": ("payment_method.removed",),
+    "save details": ("customer.details_updated",),
+    "add tax ID": ("customer.tax_id_added",),
+    "remove tax ID": ("customer.tax_id_removed",),
+    "pay invoice": ("invoice.paid", "invoice.payment_redirected"),
+}
+
+# What a form sends besides its intent, where the event records it.
+SURVEY = {"cancel": {"reason": "too_expensive", "comment": "Prices went up."}}
+
+
+class Died(BaseException):
+    """The process died here (SIGKILL): nothing after this point runs."""
+
+
+class DyingGateway:
+    """Wraps the app's gateway; the named method does its work, then the process dies."""
+
+    def __init__(self, inner: Any, method: str) -> None:
+        self.inner = inner
+        self.method = method
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.inner, name)
+        if name != self.method:
+            return found
+
+        async def die(*args: Any, **kwargs: Any) -> Any:
+            await found(*args, **kwargs)
+            raise Died(name)
+
+        return die
+
+
+async def events_of(client: SignedIn, actions: tuple[str, ...]) -> list[dict[str, Any]]:
+    return (
+        await AuditEvent.select()
+        .where((AuditEvent.actor_id == client.customer.id) & AuditEvent.action.is_in(list(actions)))
+        .output(load_json=True)
+    )
+
+
+def test_every_form_has_its_events() -> None:
+    assert EVENTS.keys() == FORMS.keys()
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["no-js", "htmx"])
+@pytest.mark.parametrize("name", list(FORMS))
+async def test_the_same_form_after_the_process_died_past_the_billing_commit(
+    settings, demo, name, htmx
+) -> None:
+    """Billing changed with the form's key, then the process died before the audit event was
+    written: the same form sent again (twice at once, then once more) is a replay. It answers as
+    the first submit would have, and the missing event is written, once."""
+    form = FORMS[name]
+    await set_features(demo, subscription_pause={"enabled": True})
+    async with signed_in(settings, demo, form.email) as client:
+        scene = await form.scene(client)
+        data = {**scene.data, **SURVEY.get(name, {}), "intent": intent_of(scene.html, scene.action)}
+        gateway = client.app.state.gateway
+        client.app.state.gateway = DyingGateway(gateway, form.method)
+        records = await IdempotencyRecord.count()
+        with pytest.raises(Died):
+            await client.post(scene.action, data, htmx=htmx)
+        client.app.state.gateway = gateway
+        assert await events_of(client, EVENTS[name]) == []
+        if name != "remove card":  # detached under the customer's lock: no commit before it
+            assert await IdempotencyRecord.count() == records + 1  # billing changed
+
+        answers = await asyncio.gather(*(client.post(scene.action, data, htmx=htmx) for _ in "12"))
+        answers.append(await client.post(scene.action, data, htmx=htmx))
+        targets = {success_target(answer, htmx) for answer in answers}
+        assert len(targets) == 1, [answer.text for answer in answers]
+        (event,) = await events_of(client, EVENTS[name])
+        assert event["after"]["idempotency_key"]
+        if name == "remove card":
+            assert "recovered" not in event["after"]  # the first submit left nothing: a new one
+        elif name == "pay invoice":
+            # Written by the retry as a first submit would (``app.portal.invoices`` does not
+            # tell record_once that the payment was made before): not marked recovered.
+            assert "recovered" not in event["after"]
+        else:
+            assert event["after"]["recovered"] is True
+            assert event["before"] == {}
+        for field, value in SURVEY.get(name, {}).items():  # what the form asked is kept
+            assert event["after"][field] == value
+        page = await client.get(targets.pop())
+        assert page.status_code == 200

@@ -83,10 +83,17 @@ async def save(
     key: str,
 ) -> dict[str, object]:
     """Send the allowed fields to the gateway; record what changed. Returns the changed fields'
-    new values (empty when nothing changed)."""
+    new values (empty when nothing changed: then nothing is sent). The same form sent again after
+    its first submit changed billing but died before recording it records the values it sent."""
     details = filter_details(details, allowed)
     before, after = forms.changes(customer, details)
+    state = await activity.replay(who, DETAILS_UPDATED, key)
+    if state is activity.Replay.NEW and not after:
+        return after
     await gateway.update_customer(customer.id, details, idempotency_key=key)
+    if state is activity.Replay.APPLIED:
+        sent = {name: getattr(details, name) for name in CustomerDetails.__struct_fields__}
+        after = {name: value or None for name, value in sent.items() if value is not None}
     if after:
         await activity.record_once(
             who,
@@ -96,6 +103,7 @@ async def save(
             object_id=customer.id,
             before=before,
             after=after,
+            replay=state,
         )
     return after
 
@@ -104,6 +112,7 @@ async def add_tax_id(
     gateway: BillingGateway, who: Who, customer: Customer, *, type_code: str, value: str, key: str
 ) -> str:
     """Add a tax ID whose format was checked (``forms.read_tax_id``); returns its id."""
+    state = await activity.replay(who, TAX_ID_ADDED, key)
     tax_id = await gateway.add_tax_id(customer.id, type=type_code, value=value, idempotency_key=key)
     await activity.record_once(
         who,
@@ -112,6 +121,7 @@ async def add_tax_id(
         object_type="tax_id",
         object_id=tax_id,
         after={"customer": customer.id, "type": type_code, "value": value},
+        replay=state,
     )
     return tax_id
 
@@ -123,9 +133,20 @@ async def remove_tax_id(
     (unless this very form already removed it: then the same answer as the first time, None)."""
     found = next((t for t in await tax_ids_of(customer.id) if t.id == tax_id), None)
     if found is None:
-        if await activity.replayed(who, TAX_ID_REMOVED, key):
-            return None
-        raise NotFound(tax_id)
+        state = await activity.replay(who, TAX_ID_REMOVED, key)
+        if state is activity.Replay.NEW:
+            raise NotFound(tax_id)
+        if state is activity.Replay.APPLIED:  # removed, but the first submit died before this
+            await activity.record_once(
+                who,
+                TAX_ID_REMOVED,
+                key=key,
+                object_type="tax_id",
+                object_id=tax_id,
+                after={"customer": None},
+                replay=activity.Replay.APPLIED,
+            )
+        return None
     await gateway.delete_tax_id(customer.id, found.id, idempotency_key=key)
     await activity.record_once(
         who,

@@ -3,7 +3,8 @@
 Reads come from the mirror tables; every change goes through the ``BillingGateway`` with the
 idempotency key of the submitted form, and each change that happens is recorded once in the audit
 log (``activity.record_once``: a repeated submit of the same form is answered the same way and
-records nothing new).
+records nothing new, except the event its first submit did not live to write, ``Replay.APPLIED``).
+Making the default card the default again changes nothing: it is neither sent nor recorded.
 
 The last-payment-method rule is checked and the card detached under ``activity.customer_lock``,
 so two removals at once (two tabs, two cards) cannot both pass the check.
@@ -173,10 +174,11 @@ async def add_card(
     """Attach a card typed into Portico's own form (sandbox); returns the new ``pm_`` id.
     Raises ``GatewayError`` (``CardDeclined``…) with a message for the customer."""
     before_default = customer.invoice_settings_default_payment_method
+    state = await activity.replay(who, ADDED, key)
     pm_id = await gateway.add_card(
         customer.id, card_input, make_default=make_default, idempotency_key=key
     )
-    await _record_added(who, customer, pm_id, make_default, before_default, key)
+    await _record_added(who, customer, pm_id, make_default, before_default, key, state)
     return pm_id
 
 
@@ -206,6 +208,7 @@ async def _record_added(
     make_default: bool,
     before_default: str | None,
     key: str,
+    replay: activity.Replay = activity.Replay.NEW,
 ) -> None:
     row = await PaymentMethod.select(*CARD_COLUMNS).where(PaymentMethod.id == pm_id).first()
     after: dict[str, object] = {"customer": customer.id, "default": make_default}
@@ -219,6 +222,7 @@ async def _record_added(
         object_id=pm_id,
         before={"default_payment_method": before_default} if make_default else {},
         after=after,
+        replay=replay,
     )
 
 
@@ -229,17 +233,20 @@ async def make_default(
     default of their own. ``NotFound`` for a card the customer does not have."""
     chosen = await card(customer, payment_method_id)
     before = customer.invoice_settings_default_payment_method
+    state = await activity.replay(who, DEFAULT_SET, key)
+    if state is activity.Replay.NEW and before == chosen.id:
+        return chosen  # already the default: nothing to send, nothing to record
     await gateway.set_default_payment_method(customer.id, chosen.id, idempotency_key=key)
-    if before != chosen.id:
-        await activity.record_once(
-            who,
-            DEFAULT_SET,
-            key=key,
-            object_type="customer",
-            object_id=customer.id,
-            before={"default_payment_method": before},
-            after={"default_payment_method": chosen.id},
-        )
+    await activity.record_once(
+        who,
+        DEFAULT_SET,
+        key=key,
+        object_type="customer",
+        object_id=customer.id,
+        before={"default_payment_method": before},
+        after={"default_payment_method": chosen.id},
+        replay=state,
+    )
     return chosen
 
 
@@ -248,13 +255,25 @@ async def remove(
 ) -> CardRow:
     """Detach one of the customer's cards. ``NotFound`` for a card the customer does not have,
     ``LastPaymentMethod`` when the rules keep it. The rule is checked, and the card detached,
-    under the customer's lock: of two removals at once, the second sees the first's result."""
-    if await activity.replayed(who, REMOVED, key):
-        # The same form sent twice: the card is already detached; answer as the first time did.
-        detached = await _detached_card(payment_method_id)
-        if detached is not None:
-            return detached
+    under the customer's lock: of two removals at once, the second sees the first's result (the
+    same form twice: the first's answer)."""
     async with activity.customer_lock(customer.id):
+        state = await activity.replay(who, REMOVED, key)
+        if state is not activity.Replay.NEW:
+            # The same form sent again: the card is already detached; answer as the first time
+            # did (recording the removal if the first submit could not).
+            detached = await _detached_card(payment_method_id)
+            if detached is not None:
+                await activity.record_once(
+                    who,
+                    REMOVED,
+                    key=key,
+                    object_type="payment_method",
+                    object_id=detached.id,
+                    after={**_card_state(detached), "customer": None},
+                    replay=state,
+                )
+                return detached
         current = await Customer.objects().where(Customer.id == customer.id).first() or customer
         check = await removal(current, payment_method_id)
         if not check.allowed:

@@ -123,6 +123,7 @@ class CancelController(Controller):
             writes.cancel,
             show_failure=cancel.failed,
             fields=FIELDS,
+            details=lambda data: writes.cancel_details(cancel.answers(data)),
         )
 
     @get("/{subscription_id:str}/offer", name="portal:subscription_offer_get")

@@ -1,9 +1,10 @@
 """What the subscription pages share: rendering, finding the customer's subscription, and how
 every form that changes a subscription is submitted (``submit``):
 
-intent (missing: "expired", 422) → replayed key (the first answer again) → ``check`` (the rules
-and the input: 422 with messages) → ``run`` (gateway, then one audit event) → flash + 303 /
-HX-Location to the list. A gateway failure shows the form again (``gateway_failure``: 422, or 502
+intent (missing: "expired", 422) → replayed key (the first answer again, after writing the audit
+event if the first submit died before it: ``writes.replayed``) → ``check`` (the rules and the
+input: 422 with messages) → ``run`` (gateway, then one audit event) → flash + 303 / HX-Location
+to the list. A gateway failure shows the form again (``gateway_failure``: 422, or 502
 when billing did not answer, with the intents ``intents`` prescribes).
 """
 
@@ -22,11 +23,11 @@ from app.billing.gateway import BillingGateway, GatewayError
 from app.billing.queries import SubscriptionView
 from app.configuration.features import Features
 from app.i18n import gettext as _
-from app.portal import activity
 from app.portal.access import CustomerAccess, features_on, who
 from app.portal.activity import Who
 from app.portal.intents import Issuer, idempotency_key, read_intent
 from app.portal.responses import done, gateway_failure, render
+from app.portal.subscriptions import writes
 from app.portal.subscriptions.eligibility import blocker_message
 from app.portal.subscriptions.messages import MESSAGES
 from app.web.forms import read_form
@@ -94,10 +95,12 @@ async def submit(
     form: str = "form",
     fields: Mapping[str, str] | None = None,
     message: Callable[[SubscriptionView, T], str] | None = None,
+    details: Callable[[dict[str, str]], dict[str, Any]] | None = None,
 ) -> Response:
     """Submit a form that changes ``sub`` (see the module docstring). ``check`` turns the form
     into what ``run`` needs, with messages; ``show`` (``show_failure`` after a gateway failure)
-    shows the form again; ``form`` names it (its errors' default place, its intent)."""
+    shows the form again; ``form`` names it (its errors' default place, its intent);
+    ``details`` reads what an event written for a replay keeps of the form."""
     data = await read_form(request)
     intent = read_intent(data)
     if intent is None:
@@ -105,7 +108,8 @@ async def submit(
         return await show(data, {form: expired}, 422, Issuer())
     key = idempotency_key(access.customer.id, action, intent)
     acting = who(request, access)
-    if await activity.replayed(acting, action, key):
+    extra = (lambda: details(data)) if details is not None else None
+    if await writes.replayed(acting, action, sub, key, extra):
         return await replay(request, access, action, sub)
     value, errors = check(data)
     if errors:

@@ -1,8 +1,10 @@
 """The subscription actions: the gateway call, then exactly one audit event per form (see
-``app.portal.activity``), with the fields the action changed before and after."""
+``app.portal.activity``), with the fields the action changed before and after. ``replayed``
+tells a form sent again, and writes the event its first submit did not live to write."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -66,6 +68,31 @@ def snapshot(sub: SubscriptionView, action: str) -> dict[str, Any]:
     return {"discount_coupon": sub.discount.coupon_id if sub.discount else None}
 
 
+async def replayed(
+    who: Who,
+    action: str,
+    sub: SubscriptionView,
+    key: str,
+    details: Callable[[], dict[str, Any]] | None = None,
+) -> bool:
+    """Whether ``key`` already did ``action``. When billing changed but the process died before
+    the event was written (``Replay.APPLIED``), the event is written now, once: the state now,
+    with ``details()`` (what the form asked for), marked recovered."""
+    state = await activity.replay(who, action, key)
+    if state is activity.Replay.APPLIED:
+        fresh = await queries.subscription(who.customer_id, sub.id) or sub
+        await activity.record_once(
+            who,
+            action,
+            key=key,
+            object_type="subscription",
+            object_id=sub.id,
+            after={**snapshot(fresh, action), **(details() if details else {})},
+            replay=activity.Replay.APPLIED,
+        )
+    return state is not activity.Replay.NEW
+
+
 async def _finish(
     who: Who,
     action: str,
@@ -114,13 +141,18 @@ async def cancel(
         comment=request.comment,
         idempotency_key=key,
     )
-    extra = {
+    return await _finish(who, CANCELED, sub, key, cancel_details(request))
+
+
+def cancel_details(request: CancelRequest) -> dict[str, Any]:
+    """What a cancellation's event records of its form (the activity's cancellation summary
+    counts the reasons)."""
+    return {
         "reason": request.reason,
         "comment": request.comment,
         "at_period_end": request.at_period_end,
         "proration_behavior": request.proration_behavior,
     }
-    return await _finish(who, CANCELED, sub, key, extra)
 
 
 async def renew(

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from app.audit.service import Actor
+from app.audit.tables import AuditEvent
 from app.billing.gateway import CustomerDetails
-from app.billing.tables import Customer
+from app.billing.sandbox import SandboxGateway
+from app.billing.tables import Customer, IdempotencyRecord
 from app.configuration.features import CustomerUpdate, Features
+from app.portal.activity import Who
 from app.portal.details import forms, service
+from tests.helpers import JENNY
+from tests.portal.support import customer_by_email
 
 ADDRESS = {
     "address_line1": "1 Main St",
@@ -138,3 +144,31 @@ def test_countries_are_iso_codes_with_names() -> None:
     assert "ZZ" not in countries
     assert "001" not in countries
     assert 240 <= len(countries) <= 252
+
+
+async def test_saving_unchanged_details_sends_and_records_nothing(demo, settings) -> None:
+    """Only a change is sent: a key billing has seen then always has its event, so a key with
+    a record and no event is one whose first submit died (``activity.Replay.APPLIED``)."""
+    jenny = await customer_by_email(JENNY)
+    calls: list[str] = []
+
+    class Counting:
+        def __getattr__(self, name: str):
+            calls.append(name)
+            return getattr(SandboxGateway(settings), name)
+
+    who = Who(actor=Actor(type="customer", id=jenny.id, email=JENNY), configuration="bpc")
+    unchanged = CustomerDetails(name=jenny.name or "", phone=jenny.phone or "")
+    for _ in range(2):  # the form, then the same form again
+        after = await service.save(
+            Counting(),  # type: ignore[arg-type]
+            who,
+            jenny,
+            unchanged,
+            ["name", "phone"],
+            key="portico_" + "s" * 48,
+        )
+        assert after == {}
+    assert calls == []
+    assert await IdempotencyRecord.count() == 0
+    assert await AuditEvent.count().where(AuditEvent.action == service.DETAILS_UPDATED) == 0

@@ -10,7 +10,7 @@ import pytest
 from app.audit import service as audit
 from app.audit.tables import AuditEvent
 from app.billing.sandbox import SandboxGateway
-from app.billing.tables import PaymentMethod, Subscription
+from app.billing.tables import IdempotencyRecord, PaymentMethod, Subscription
 from app.configuration.features import Features, PaymentMethodUpdate
 from app.portal.activity import Who
 from app.portal.payment_methods import service
@@ -172,3 +172,62 @@ async def test_two_removals_at_once_keep_the_last_card(demo, settings) -> None:
     assert [row["id"] for row in left] == [first if removed[0].id == second else second]
     events = await AuditEvent.select().where(AuditEvent.action == service.REMOVED)
     assert [event["object_id"] for event in events] == [removed[0].id]
+
+
+class CountingGateway:
+    """The sandbox, counting the gateway calls by name."""
+
+    def __init__(self, inner: SandboxGateway) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str):
+        self.calls.append(name)
+        return getattr(self.inner, name)
+
+
+def who_is(customer) -> Who:
+    return Who(
+        actor=audit.Actor(type="customer", id=customer.id, email=customer.email or ""),
+        configuration="bpc",
+    )
+
+
+async def test_making_the_default_card_the_default_sends_and_records_nothing(
+    demo, settings
+) -> None:
+    """Only a change is sent: a key billing has seen then always has its event, so a key with
+    a record and no event is one whose first submit died (``activity.Replay.APPLIED``)."""
+    jenny = await customer_by_email(JENNY)
+    default = jenny.invoice_settings_default_payment_method or ""
+    gateway = CountingGateway(SandboxGateway(settings))
+    for _ in range(2):  # the form, then the same form again
+        chosen = await service.make_default(
+            gateway,  # type: ignore[arg-type]
+            who_is(jenny),
+            jenny,
+            default,
+            key="portico_" + "d" * 48,
+        )
+        assert chosen.id == default
+    assert gateway.calls == []
+    assert await IdempotencyRecord.count() == 0
+    assert await AuditEvent.count().where(AuditEvent.action == service.DEFAULT_SET) == 0
+
+
+async def test_one_removal_form_sent_twice_at_once_answers_both(demo, settings) -> None:
+    """A double click: both submits wait for the customer's lock; the second finds the first's
+    event and answers with the removed card (not 404 for a card that is gone)."""
+    jenny = await customer_by_email(JENNY)
+    second = await _second_card(jenny.id)
+    gateway = SlowDetach(SandboxGateway(settings))
+    same = "portico_" + "r" * 48
+    results = await asyncio.gather(
+        *(
+            service.remove(gateway, who_is(jenny), jenny, second, key=same)  # type: ignore[arg-type]
+            for _ in range(2)
+        )
+    )
+    assert [card.id for card in results] == [second, second]
+    events = await AuditEvent.select().where(AuditEvent.action == service.REMOVED)
+    assert [event["object_id"] for event in events] == [second]
