@@ -8,7 +8,6 @@ import re
 from typing import Any
 
 from app import clock
-from app.billing import invoice_pdf
 from app.billing import sandbox_store as store
 from app.billing.gateway import GatewayError, InvoiceDocument
 from app.billing.sandbox_changes import describe
@@ -58,6 +57,10 @@ def _address(customer: Customer) -> list[str]:
 
 
 async def invoice_document(invoice_id: str, business_name: str) -> InvoiceDocument:
+    # Imported on first use: fpdf2 and the fontTools it loads take some 40 MB in every process,
+    # and most never draw a PDF.
+    from app.billing import invoice_pdf
+
     row = await store.invoice(invoice_id)
     customer = await Customer.objects().where(Customer.id == row.customer).first()
     lines = (

@@ -115,3 +115,32 @@ async def test_invoice_numbers_continue_each_customers_sequence(world):
     )
     # A first invoice takes the next unused customer prefix.
     assert await sandbox_store.next_invoice_number("cus_new") == "ACME-0008-0001"
+
+
+def test_the_pdf_library_is_loaded_only_when_a_pdf_is_drawn(tmp_path):
+    # fpdf2 and the fontTools it loads take some 40 MB: a worker that never draws a PDF (most
+    # never do) must not hold them.
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import sys
+        from app.factory import create_app
+        create_app()
+        print(sorted(m for m in ("fpdf", "fontTools") if m in sys.modules))
+        """
+    )
+    env = {
+        **os.environ,
+        "PORTICO_SECRET_KEY": "s" * 40,
+        "PORTICO_VAR_DIR": str(tmp_path),
+        "PORTICO_DATABASE_URL": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
