@@ -64,6 +64,12 @@ shared_app, shop, portal = helpers.shared_app, helpers.shop, helpers.portal
         ("GET /p/login/lpt_S3cretLinkToken HTTP/1.1", "lpt_S3cretLinkToken"),
         ("/p/login/lpt_S3cretLinkToken/code/Att3mptId_xyz/resend", "Att3mptId_xyz"),
         ("https://billing.example.com/p/login/lpt_S3cret?prefilled_email=a", "lpt_S3cret"),
+        # Any case: redact() first looks for a word every pattern needs, without case.
+        ("PROXY-AUTHORIZATION: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA"),
+        ("Smtp_Password: Hunter2Hunter2", "Hunter2Hunter2"),
+        ("PassCode IS 975310", "975310"),
+        ("API_KEY=abcdef123456", "abcdef123456"),
+        ("COOKIE: __Host-PORTICO_SESSION=Upper", "Upper"),
     ],
 )
 def test_secrets_are_redacted(text, secret):
