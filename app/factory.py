@@ -25,6 +25,7 @@ from app.mail.catcher import MailCatcher, inbox_controller
 from app.mail.transport import SmtpConfig
 from app.mail.worker import DeliveryWorker
 from app.merchant.routes import CONTROLLERS as MERCHANT_CONTROLLERS
+from app.portal import page_cache
 from app.portal.access import SignInRequired, sign_in_required_handler
 from app.portal.controller import PortalController
 from app.portal.details.controller import DetailsController
@@ -81,6 +82,15 @@ async def refuse_large_bodies(request: Request) -> None:
     limit = request.route_handler.resolve_request_max_body_size() or MAX_BODY_BYTES
     if length.isdigit() and int(length) > limit:
         raise HTTPException(status_code=413)
+
+
+async def before_request(request: Request) -> Response | None:
+    """Before every handler: the body size limit, then a kept page for the handlers that allow
+    one (``app.portal.page_cache``)."""
+    await refuse_large_bodies(request)
+    if request.route_handler.opt.get("page_cache"):
+        return await page_cache.serve(request)
+    return None
 
 
 @get("/signed-out", name="signed_out")
@@ -169,7 +179,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         request_max_body_size=MAX_BODY_BYTES,
-        before_request=refuse_large_bodies,
+        before_request=before_request,
         state=State(
             {
                 "settings": settings,
@@ -180,6 +190,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "catcher": catcher,
                 "mail_settings": stored_mail,
                 "environment": environment,
+                "page_cache": page_cache.from_settings(settings),
             }
         ),
         openapi_config=None,  # an HTML product: no API schema is published
@@ -187,5 +198,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     # Around the whole handler (router included): a request id and one access line per request.
-    app.asgi_handler = app_logging.RequestLog(app.asgi_handler)
+    # Kept portal pages are sent before routing (app.portal.page_cache.FastPath).
+    app.asgi_handler = app_logging.RequestLog(page_cache.FastPath(app.asgi_handler))
     return app

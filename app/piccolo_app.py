@@ -24,6 +24,7 @@ from app.configuration.tables import BrandAsset, PortalConfiguration
 from app.login.tables import LoginAttempt, WebSession
 from app.mail.tables import MailSettings, OutboxMessage
 from app.merchant.tables import MerchantAccount, MerchantSignInLimit
+from app.portal.tables import PortalStamp
 from app.settings import PROJECT_ROOT
 
 APP_CONFIG = AppConfig(
@@ -56,6 +57,7 @@ APP_CONFIG = AppConfig(
         MerchantAccount,
         MerchantSignInLimit,
         MailSettings,
+        PortalStamp,
     ],
     migration_dependencies=[],
     commands=[],

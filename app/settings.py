@@ -52,6 +52,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = ""
     # Prefix of every Redis key (lets several deployments, or test runs, share one Redis).
     redis_prefix: str = "portico:"
+    # Memory per process for rendered portal pages kept until their data changes (0: none).
+    page_cache_mb: int = 32
     htmx_url: str = HTMX_CDN_URL
     htmx_integrity: str = HTMX_SRI
     var_dir: str = str(DEFAULT_VAR_DIR)
@@ -120,6 +122,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("PORTICO_STRIPE_SECRET_KEY: required when PORTICO_BILLING=stripe")
         if self.stripe_api_base and not self.stripe_api_base.startswith(("http://", "https://")):
             raise SettingsError("PORTICO_STRIPE_API_BASE: must be an http(s) URL")
+        if not 0 <= self.page_cache_mb <= 4096:
+            raise SettingsError("PORTICO_PAGE_CACHE_MB: a number of megabytes from 0 to 4096")
         if self.redis_url and not _is_redis_url(self.redis_url):
             # The value itself is not repeated: it may hold a password.
             raise SettingsError(
@@ -168,6 +172,7 @@ _ENV_FIELDS = [
     "stripe_webhook_secret",
     "redis_url",
     "redis_prefix",
+    "page_cache_mb",
     "htmx_url",
     "htmx_integrity",
     "var_dir",

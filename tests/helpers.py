@@ -43,6 +43,7 @@ from app.mail import service as mail
 from app.mail.tables import OutboxMessage
 from app.mail.transport import SmtpConfig
 from app.mail.worker import DeliveryWorker
+from app.portal import page_cache
 from app.settings import Settings
 from app.web.templating import make_environment
 from app.web.throttle import MemoryThrottle
@@ -294,6 +295,8 @@ async def shared_app(database_engine: Engine, tmp_path_factory) -> AsyncIterator
 @asynccontextmanager
 async def _client(app: Litestar, summary: demo_data.DemoSummary) -> AsyncIterator[Portal]:
     app.state.throttle = MemoryThrottle()  # per-address limits start afresh for every test
+    # Kept pages too: each test's database starts afresh, and its change counters with it.
+    app.state.page_cache = page_cache.from_settings(app.state.settings)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url=BASE_URL
     ) as client:

@@ -23,6 +23,13 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         seen.append(str(querystring))
         return await original(self, querystring, *args, **kwargs)
 
+    original_fetch = database.fetch
+
+    async def fetch(sql, *args):  # the hand-written hot reads (app.db.fetch)
+        seen.append(sql.postgres)
+        return await original_fetch(sql, *args)
+
     with monkeypatch.context() as patch:
         patch.setattr(type(engine), "run_querystring", run_querystring)
+        patch.setattr(database, "fetch", fetch)
         yield seen

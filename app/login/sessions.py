@@ -63,7 +63,8 @@ def cookie_name(policy: Policy, settings: Settings) -> str:
     return f"__Host-{policy.cookie}" if settings.is_https else policy.cookie
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
+    """The sessions table's id for a cookie token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -281,10 +282,10 @@ async def start(
     now = clock.now()
     async with db.write():
         if replacing:
-            await WebSession.delete().where(WebSession.id == _digest(replacing))
+            await WebSession.delete().where(WebSession.id == digest(replacing))
         await WebSession.insert(
             WebSession(
-                id=_digest(token),
+                id=digest(token),
                 kind=policy.kind,
                 subject=subject,
                 configuration=configuration,
@@ -297,13 +298,27 @@ async def start(
             )
         )
     if replacing:
-        await _ended([_digest(replacing)])
+        await _ended([digest(replacing)])
     return token
 
 
-def _is_over(policy: Policy, last_seen_at: datetime, absolute_expires_at: datetime) -> bool:
+def is_over(policy: Policy, last_seen_at: datetime, absolute_expires_at: datetime) -> bool:
+    """Past the absolute lifetime, or idle for too long."""
     now = clock.now()
     return now >= absolute_expires_at or now - last_seen_at >= policy.idle
+
+
+def due_for_touch(last_seen_at: datetime) -> bool:
+    """Time to record the session's use again (``TOUCH_EVERY``)."""
+    return clock.now() - last_seen_at >= TOUCH_EVERY
+
+
+async def touch(session_id: str) -> None:
+    """Record that the session was just used (the idle timeout counts from here)."""
+    await WebSession.update({WebSession.last_seen_at: clock.now()}).where(
+        WebSession.id == session_id
+    )
+    await _changed(session_id)  # the next read fills the cache with the new last_seen_at
 
 
 async def resume(policy: Policy, token: str | None) -> Active | Expired | None:
@@ -311,45 +326,43 @@ async def resume(policy: Policy, token: str | None) -> Active | Expired | None:
     there is no such session."""
     if not token or len(token) > 128:
         return None
-    digest = _digest(token)
+    session_id = digest(token)
     generation: bytes | None = None
     if _cache is not None:
-        cached, generation = await _cache.lookup(digest)
+        cached, generation = await _cache.lookup(session_id)
         if cached == ENDED:
             return None
         if isinstance(cached, Cached):
             if cached.kind != policy.kind:
                 return None
-            fresh = clock.now() - cached.last_seen_at < TOUCH_EVERY
-            if fresh and not _is_over(policy, cached.last_seen_at, cached.absolute_expires_at):
-                return Active(digest, cached.subject, cached.configuration, dict(cached.data))
+            fresh = not due_for_touch(cached.last_seen_at)
+            if fresh and not is_over(policy, cached.last_seen_at, cached.absolute_expires_at):
+                return Active(session_id, cached.subject, cached.configuration, dict(cached.data))
             # Due for a refresh, or over by the cached copy: the database decides.
     rows = (
         await WebSession.select()
-        .where((WebSession.id == digest) & (WebSession.kind == policy.kind))
+        .where((WebSession.id == session_id) & (WebSession.kind == policy.kind))
         .output(load_json=True)
     )
     if not rows:
         return None
     row = rows[0]
-    now = clock.now()
-    if _is_over(policy, row["last_seen_at"], row["absolute_expires_at"]):
+    if is_over(policy, row["last_seen_at"], row["absolute_expires_at"]):
         await WebSession.delete().where(WebSession.id == row["id"])
-        await _ended([digest])
+        await _ended([session_id])
         return Expired(row["configuration"])
-    if now - row["last_seen_at"] >= TOUCH_EVERY:
-        await WebSession.update({WebSession.last_seen_at: now}).where(WebSession.id == row["id"])
-        await _changed(digest)  # the next read fills the cache with the new last_seen_at
+    if due_for_touch(row["last_seen_at"]):
+        await touch(row["id"])
     elif _cache is not None and generation is not None:
-        await _cache.fill(digest, generation, row, policy)
+        await _cache.fill(session_id, generation, row, policy)
     return Active(row["id"], row["subject"], row["configuration"], row["data"] or {})
 
 
 async def end(token: str | None) -> None:
     if token:
-        digest = _digest(token)
-        await WebSession.delete().where(WebSession.id == digest)
-        await _ended([digest])
+        session_id = digest(token)
+        await WebSession.delete().where(WebSession.id == session_id)
+        await _ended([session_id])
 
 
 async def end_all(policy: Policy, subject: str) -> None:

@@ -8,7 +8,7 @@ from litestar.di import NamedDependency, Provide
 from app.billing import queries
 from app.configuration import service as configurations
 from app.login import sessions
-from app.portal import activity
+from app.portal import activity, page_cache
 from app.portal.access import CustomerAccess, SignInRequired, customer_access, who
 from app.portal.responses import render
 from app.web.htmx import see_other
@@ -19,7 +19,7 @@ class PortalController(Controller):
     path = "/portal"
     dependencies = {"access": Provide(customer_access)}
 
-    @get("/", name="portal:overview")
+    @get("/", name="portal:overview", opt=page_cache.CACHED)
     async def overview(self, request: Request, access: NamedDependency[CustomerAccess]) -> Response:
         # The customer row the session check just read: one query fewer per view.
         data = await queries.overview(access.customer.id, customer=access.customer)

@@ -21,11 +21,12 @@ from typing import Any, NamedTuple
 
 from litestar import Request, Response
 
+from app.billing import health
 from app.billing.gateway import GatewayError, GatewayUnavailable
-from app.billing.health import billing_notice
 from app.configuration import service as configurations
 from app.i18n import gettext as _
 from app.login import sessions
+from app.portal import page_cache
 from app.portal.access import CustomerAccess
 from app.portal.intents import Issuer, after_failure
 from app.web import formatting
@@ -63,12 +64,16 @@ async def render(
     """A portal page with ``values``; the status defaults to 422 when ``errors`` has any. While
     the billing provider is unreachable, the page says so in its status region."""
     context = {**await portal_context(access, nav), **values}
-    notice = billing_notice(request)
+    notice = health.billing_notice(request)
     if notice:
         context["flashes"] = [{"message": notice, "level": "warning"}, *context["flashes"]]
     if status is None:
         status = 422 if context["errors"] else 200
-    return page(request, template, fragment="main_content", context=context, status=status)
+    response = page(request, template, fragment="main_content", context=context, status=status)
+    ticket = page_cache.ticket(request)
+    if ticket is not None and status == 200 and not context["flashes"]:
+        return page_cache.keep(request, ticket, response)
+    return response
 
 
 async def done(

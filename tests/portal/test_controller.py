@@ -165,13 +165,13 @@ async def test_a_switched_off_portal_signs_everyone_out(portal):
 async def test_portal_pages_say_when_billing_is_unreachable(portal, htmx, monkeypatch):
     # The Stripe gateway marks billing degraded when Stripe does not answer
     # (app.billing.health); every portal page then says so in its status region.
-    from app.portal import responses
+    from app.billing import health
 
     await portal.sign_in(JENNY)
     quiet = await portal.client.get("/portal", headers=_headers(htmx))
     assert "temporarily unreachable" not in quiet.text
     monkeypatch.setattr(
-        responses, "billing_notice", lambda request: "Billing is temporarily unreachable."
+        health, "billing_notice", lambda request: "Billing is temporarily unreachable."
     )
     for url in ("/portal", "/portal/subscriptions", "/portal/invoices"):
         response = await portal.client.get(url, headers=_headers(htmx))

@@ -10,7 +10,7 @@ from litestar.params import FromPath
 from app.billing.gateway import GatewayError
 from app.configuration import service as configurations
 from app.i18n import gettext as _
-from app.portal import intents
+from app.portal import intents, page_cache
 from app.portal.access import CustomerAccess, customer_access, features, features_on, who
 from app.portal.details import tax_ids
 from app.portal.intents import Issuer
@@ -31,7 +31,7 @@ class InvoicesController(Controller):
     path = LIST_URL
     dependencies = {"access": Provide(customer_access)}
 
-    @get("/", name="invoices:list")
+    @get("/", name="invoices:list", opt=page_cache.CACHED)
     async def list_page(
         self, request: Request, access: NamedDependency[CustomerAccess]
     ) -> Response:
