@@ -29,6 +29,9 @@ async def test_the_benchmark_runs_end_to_end_at_a_tiny_scale():
         "portal overview",
         "invoice list",
         "htmx fragment (invoices p2)",
+        "portal overview, rendered",
+        "invoice list, rendered",
+        "htmx fragment (invoices p2), rendered",
     }
     for name, figures in result.endpoints.items():
         assert figures["ok"] > 0, name
@@ -38,6 +41,7 @@ async def test_the_benchmark_runs_end_to_end_at_a_tiny_scale():
     assert result.outbox["pending"] == 0  # every passcode email was delivered to the sink
     assert result.stripe["views"] == 4
     assert result.stripe["calls"] == 0  # pages read the local mirror, never Stripe
+    assert result.stripe["rss_mb"]  # the Stripe-mode worker's memory is reported too
     assert all(mb > 0 for mb in result.rss_mb.values())
     text = run.report(results, options)
     assert "== sqlite" in text

@@ -114,6 +114,8 @@ class Run:
         self.duration = spec.get("duration", 5.0)
         self.warmup = spec.get("warmup", 1.0)
         self.rate = spec.get("rate")
+        # Stop after this many requests (none timed): a warming pass, e.g. one view per session.
+        self.count = spec.get("count")
         self.latencies: list[float] = []
         self.statuses: Counter[int] = Counter()
         self.failures = 0
@@ -150,6 +152,8 @@ class Run:
     async def closed_worker(self, start: float, end: float) -> None:
         conn = None
         while (now := time.perf_counter()) < end:
+            if self.count is not None and self.next >= self.count:
+                break
             counted = now >= start
             try:
                 conn = conn or await self._connect()
