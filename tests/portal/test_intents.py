@@ -279,10 +279,6 @@ async def test_the_same_form_after_the_process_died_past_the_billing_commit(
         assert event["after"]["idempotency_key"]
         if name == "remove card":
             assert "recovered" not in event["after"]  # the first submit left nothing: a new one
-        elif name == "pay invoice":
-            # Written by the retry as a first submit would (``app.portal.invoices`` does not
-            # tell record_once that the payment was made before): not marked recovered.
-            assert "recovered" not in event["after"]
         else:
             assert event["after"]["recovered"] is True
             assert event["before"] == {}

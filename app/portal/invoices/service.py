@@ -232,7 +232,8 @@ async def pay(
     if row is None:
         raise NotFound(invoice_id)
     number = row["number"] or row["id"]
-    if not await activity.replayed(who, (PAID, REDIRECTED), key):
+    state = await activity.replay(who, (PAID, REDIRECTED), key)
+    if state is activity.Replay.NEW:
         if row["status"] not in PAYABLE_STATUSES or row["amount_remaining"] <= 0:
             raise NotPayable(_("Invoice %(number)s has nothing left to pay.") % {"number": number})
         if await payment_card(customer, row["subscription"]) is None:
@@ -247,5 +248,6 @@ async def pay(
         object_id=invoice_id,
         before={"status": row["status"], "amount_remaining": row["amount_remaining"]},
         after={"status": after["status"], "amount_remaining": after["amount_remaining"]},
+        replay=state,
     )
     return number, result
