@@ -27,6 +27,7 @@ import secrets
 import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -91,6 +92,7 @@ _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))
     "color_message",
     "taskName",
     "request_id",
+    "portico_redacted",  # set by RedactingFilter: the record is clean already
 }
 
 
@@ -135,8 +137,13 @@ def redact_path(path: str) -> str:
     return redact(path)
 
 
+@lru_cache(maxsize=512)
+def _named_like_a_secret(key: str) -> bool:
+    return bool(_SECRET_KEY.search(key))
+
+
 def _clean(key: str, value: Any) -> Any:
-    if _SECRET_KEY.search(key):
+    if _named_like_a_secret(key):
         return REDACTED
     if isinstance(value, str):
         return redact(value)
@@ -172,6 +179,7 @@ class RedactingFilter(logging.Filter):
             record.stack_info = redact(record.stack_info)
         for key, value in extras(record).items():
             setattr(record, key, _clean(key, value))
+        record.portico_redacted = True
         return True
 
 
@@ -181,23 +189,26 @@ def _time(record: logging.LogRecord) -> str:
 
 
 def _fields(record: logging.LogRecord, formatter: logging.Formatter) -> dict[str, Any]:
+    # Cleaned here unless the handler's RedactingFilter has already done it.
+    clean = not getattr(record, "portico_redacted", False)
+    message = record.getMessage()
     fields: dict[str, Any] = {
         "time": _time(record),
         "level": record.levelname.lower(),
         "logger": record.name,
-        "message": redact(record.getMessage()),
+        "message": redact(message) if clean else message,
     }
     request_id = getattr(record, "request_id", "") or request_id_var.get()
     if request_id:
         fields["request_id"] = request_id
     for key, value in extras(record).items():
-        fields.setdefault(key, _clean(key, value))
+        fields.setdefault(key, _clean(key, value) if clean else value)
     if record.exc_info and not record.exc_text:
-        record.exc_text = formatter.formatException(record.exc_info)
+        record.exc_text = redact(formatter.formatException(record.exc_info))
     if record.exc_text:
-        fields["exception"] = redact(record.exc_text)
+        fields["exception"] = redact(record.exc_text) if clean else record.exc_text
     if record.stack_info:
-        fields["stack"] = redact(record.stack_info)
+        fields["stack"] = redact(record.stack_info) if clean else record.stack_info
     return fields
 
 
@@ -311,13 +322,16 @@ class RequestLog:
             return
         method = scope.get("method", "")
         duration_ms = round(seconds * 1000, 1)
-        self.log.log(
+        # Made and handled directly: Logger.log would also walk the stack for the caller's file
+        # and line, which an access line does not show.
+        record = self.log.makeRecord(
+            self.log.name,
             level,
+            __file__,
+            0,
             "%s %s %s %.1f ms",
-            method,
-            path,
-            status,
-            duration_ms,
+            (method, path, status, duration_ms),
+            None,
             extra={
                 "method": method,
                 "path": path,
@@ -326,3 +340,4 @@ class RequestLog:
                 "client": client_ip(scope),
             },
         )
+        self.log.handle(record)

@@ -4,6 +4,7 @@ them too) and the client address used for throttling and the audit log."""
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -119,7 +120,11 @@ def client_ip(scope: Scope) -> str:
     one client is one throttle key; anything that is not an IP address (a Unix socket name) is
     cut to 64 characters."""
     client = scope.get("client")
-    host = str(client[0]) if client and client[0] else ""
+    return _canonical(str(client[0]) if client and client[0] else "")
+
+
+@lru_cache(maxsize=4096)  # parsing an address costs more than the rest of an access line
+def _canonical(host: str) -> str:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
