@@ -96,13 +96,7 @@ class Entry:
     kept_at: datetime
     body: bytes  # compressed, with ``PageCache.placeholder`` where the CSRF token was
     headers: tuple[tuple[str, str], ...]  # the page's own (Vary…), without type and length
-
-    @property
-    def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        return [(b"content-type", b"text/html; charset=utf-8")] + [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in self.headers
-        ]
+    raw_headers: tuple[tuple[bytes, bytes], ...]  # the same and the type, as ASGI sends them
 
     def page(self, cache: PageCache, csrf: str) -> bytes:
         """The page as sent to the browser whose CSRF token is ``csrf``."""
@@ -318,7 +312,11 @@ def keep(request: Request, ticket: Ticket, page: Response) -> Response:
     )
     if _INTENT not in rendered.body:
         stored = rendered.body.replace(ticket.token.encode(), ticket.cache.placeholder)
-        entry = Entry(ticket.stamp, clock.now(), zlib.compress(stored, 1), headers)
+        raw = (
+            (b"content-type", b"text/html; charset=utf-8"),
+            *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers),
+        )
+        entry = Entry(ticket.stamp, clock.now(), zlib.compress(stored, 1), headers, raw)
         ticket.cache.put(ticket.key, entry)
     return Response(
         content=rendered.body,

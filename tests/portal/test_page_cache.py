@@ -277,7 +277,7 @@ def _key(n: int) -> Key:
 def _entry(size: int, stamp: Stamp = Stamp(1, 1)) -> Entry:
     from app import clock
 
-    return Entry(stamp, clock.now(), b"x" * size, ())
+    return Entry(stamp, clock.now(), b"x" * size, (), ())
 
 
 def test_least_recently_used_pages_go_first_within_the_budget():
