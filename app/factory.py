@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await catcher.start()
         if settings.run_mail_worker:
             worker.start()
+        memory.freeze_startup_objects()  # out of the garbage collector's way (app/memory.py)
 
     async def on_shutdown(app: Litestar) -> None:
         await worker.stop()

@@ -5,12 +5,20 @@ keeps freed memory of its own. A worker runs a few threads (SQLite's pooled conn
 executor), so arenas added about 8 MB of resident memory per worker in the benchmark
 (tests/bench/RESULTS.md). Two arenas is the usual setting for Python web servers
 (``MALLOC_ARENA_MAX=2``); an explicit ``MALLOC_ARENA_MAX`` in the environment wins.
+
+Python's cyclic garbage collector: a full (oldest-generation) collection walks every tracked
+object, and a started worker holds several hundred thousand of them (modules, classes, compiled
+templates) that live as long as the process. ``freeze_startup_objects`` moves them out of the
+collector's sight once startup is done (``gc.freeze``), so an occasional full collection walks
+only what requests made since: it stopped showing up as tens of milliseconds in the portal pages'
+p99 (tests/bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import os
 
 M_ARENA_MAX = -8  # from glibc's <malloc.h>
@@ -31,3 +39,14 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     except (OSError, AttributeError):
         return False
     return bool(mallopt(M_ARENA_MAX, arenas))
+
+
+def freeze_startup_objects() -> int:
+    """Collect once, then exclude every object alive now from later collections; returns how
+    many were frozen (0 when done before: once per process, whatever number of apps it starts,
+    as in the tests). Called at the end of the app's startup."""
+    if gc.get_freeze_count():
+        return 0
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -41,3 +41,19 @@ def test_no_libc_is_no_error(monkeypatch):
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     monkeypatch.setattr(memory.ctypes.util, "find_library", lambda name: None)
     assert memory.limit_malloc_arenas() is False
+
+
+def test_objects_alive_after_startup_are_frozen_out_of_collections():
+    out = _in_a_fresh_process(
+        """
+        import gc
+        from app import memory
+        before = gc.get_freeze_count()
+        frozen = memory.freeze_startup_objects()
+        again = memory.freeze_startup_objects()
+        print(before == 0, frozen > 1000, gc.get_freeze_count() == frozen, again == 0)
+        gc.unfreeze()
+        """,
+        {},
+    )
+    assert out == "True True True True"
