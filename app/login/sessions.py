@@ -16,6 +16,7 @@ session on every instance at once. See ``SessionCache`` for the races this close
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -313,12 +314,45 @@ def due_for_touch(last_seen_at: datetime) -> bool:
     return clock.now() - last_seen_at >= TOUCH_EVERY
 
 
+# Sessions whose use is still to be recorded, and the request (task) writing some now.
+_due: set[str] = set()
+_writer: asyncio.Task | None = None
+TOUCH_BATCH = 500
+
+
 async def touch(session_id: str) -> None:
-    """Record that the session was just used (the idle timeout counts from here)."""
-    await WebSession.update({WebSession.last_seen_at: clock.now()}).where(
-        WebSession.id == session_id
-    )
-    await _changed(session_id)  # the next read fills the cache with the new last_seen_at
+    """Record that the session was just used (the idle timeout counts from here).
+
+    One request writes at a time, and it also writes every session that fell due meanwhile, in
+    the same statement: when many sessions fall due at once (they were all signed in together,
+    say), that is a few statements instead of one write per page view queued on the database's
+    connections (or, on SQLite, its single write lock). A touch that comes while another request
+    is writing is written by that request, before it finishes; a write that fails leaves its
+    sessions due, so their next view records them."""
+    global _writer
+    _due.add(session_id)
+    me = asyncio.current_task()
+    writer = _writer
+    if (
+        writer is not None
+        and me is not None
+        and not writer.done()
+        and writer.get_loop() is me.get_loop()  # not one left behind by a closed loop
+    ):
+        return
+    _writer = me
+    try:
+        while _due:
+            batch = list(_due)[:TOUCH_BATCH]
+            _due.difference_update(batch)
+            await WebSession.update({WebSession.last_seen_at: clock.now()}).where(
+                WebSession.id.is_in(batch)
+            )
+            for changed in batch:
+                await _changed(changed)  # the next read fills the cache with the new last_seen_at
+    finally:
+        if _writer is me:
+            _writer = None
 
 
 async def resume(policy: Policy, token: str | None) -> Active | Expired | None:

@@ -35,6 +35,7 @@ page is the real one, rendered by its handler; it is only kept, never made up:
 
 from __future__ import annotations
 
+import logging
 import re
 import zlib
 from collections import Counter, OrderedDict
@@ -57,6 +58,8 @@ from app.settings import Settings
 from app.web.errors import unavailable_or_internal_handler
 from app.web.htmx import wants_fragment
 from app.web.state import settings_of
+
+log = logging.getLogger("portico.page_cache")
 
 MAX_AGE = timedelta(seconds=60)
 # What an entry costs besides its page: key, stamp, headers, the dict slot (measured, rounded up).
@@ -231,10 +234,12 @@ async def _read(request: Request) -> Probe | None:
 
 
 async def _kept_page(cache: PageCache, found: Probe) -> Entry | None:
-    entry = cache.get(found.key, found.stamp)
-    if entry is not None and sessions.due_for_touch(found.last_seen):
+    return cache.get(found.key, found.stamp)
+
+
+async def _touch(found: Probe) -> None:
+    if sessions.due_for_touch(found.last_seen):
         await sessions.touch(found.session_id)
-    return entry
 
 
 async def serve(request: Request) -> Response | None:
@@ -249,6 +254,7 @@ async def serve(request: Request) -> Response | None:
     if entry is None:
         request.state.page_cache_ticket = Ticket(cache, found.key, found.stamp, csrf)
         return None
+    await _touch(found)
     return Response(
         content=entry.page(cache, csrf), headers=dict(entry.headers), media_type="text/html"
     )
@@ -290,6 +296,12 @@ class FastPath:
         headers = [*entry.raw_headers, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
+        # After the page is on its way: recording the session's use does not delay it (and if
+        # the database fails now, the next view records it).
+        try:
+            await _touch(found)  # type: ignore[arg-type]  (an entry means a probe)
+        except Exception as error:
+            log.warning("could not record a session's use: %s", type(error).__name__)
 
 
 def _has_body(scope: Scope) -> bool:

@@ -107,6 +107,46 @@ async def test_reading_a_page_refreshes_the_session_at_most_every_30_seconds(db,
     assert (await _row(token))["last_seen_at"] == fake_clock()  # type: ignore[index]
 
 
+async def test_sessions_falling_due_together_are_recorded_in_a_few_statements(
+    db, fake_clock, monkeypatch
+):
+    import asyncio
+
+    from tests.querycount import counted
+
+    tokens = [await _start(subject=f"cus_{n}") for n in range(40)]
+    fake_clock.advance(seconds=31)  # all due for their refresh at once
+    with counted(monkeypatch) as seen:
+        found = await asyncio.gather(*(sessions.resume(POLICY, token) for token in tokens))
+    assert all(isinstance(session, sessions.Active) for session in found)
+    for token in tokens:  # every one recorded by the time the requests are done
+        assert (await _row(token))["last_seen_at"] == fake_clock()  # type: ignore[index]
+    updates = [sql for sql in seen if sql.lstrip().upper().startswith("UPDATE")]
+    assert 1 <= len(updates) <= 3, updates  # not one per session
+
+
+async def test_a_write_left_unfinished_by_another_event_loop_holds_no_touch_back(
+    db, fake_clock, monkeypatch
+):
+    import asyncio
+    import threading
+
+    token = await _start()
+    stale_loop = asyncio.new_event_loop()
+    stale = stale_loop.create_task(asyncio.sleep(3600))  # never runs: a loop gone mid-write
+    monkeypatch.setattr(sessions, "_writer", stale)
+    fake_clock.advance(seconds=31)
+    assert isinstance(await sessions.resume(POLICY, token), sessions.Active)
+    assert (await _row(token))["last_seen_at"] == fake_clock()  # type: ignore[index]
+    stale.cancel()
+    finish = threading.Thread(
+        target=lambda: stale_loop.run_until_complete(asyncio.gather(stale, return_exceptions=True))
+    )
+    finish.start()
+    finish.join()
+    stale_loop.close()
+
+
 async def test_absolute_timeout(db, fake_clock):
     start = fake_clock()
     token = await _start()

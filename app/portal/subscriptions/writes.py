@@ -80,16 +80,7 @@ async def replayed(
     with ``details()`` (what the form asked for), marked recovered."""
     state = await activity.replay(who, action, key)
     if state is activity.Replay.APPLIED:
-        fresh = await queries.subscription(who.customer_id, sub.id) or sub
-        await activity.record_once(
-            who,
-            action,
-            key=key,
-            object_type="subscription",
-            object_id=sub.id,
-            after={**snapshot(fresh, action), **(details() if details else {})},
-            replay=activity.Replay.APPLIED,
-        )
+        await _finish(who, action, sub, key, details() if details else None, replay=state)
     return state is not activity.Replay.NEW
 
 
@@ -99,7 +90,10 @@ async def _finish(
     sub: SubscriptionView,
     key: str,
     extra: dict[str, Any] | None = None,
+    *,
+    replay: activity.Replay = activity.Replay.NEW,
 ) -> SubscriptionView:
+    """Record ``action`` on ``sub`` (its state before, read afresh after, plus ``extra``)."""
     fresh = await queries.subscription(who.customer_id, sub.id) or sub
     await activity.record_once(
         who,
@@ -109,6 +103,7 @@ async def _finish(
         object_id=sub.id,
         before=snapshot(sub, action),
         after={**snapshot(fresh, action), **(extra or {})},
+        replay=replay,
     )
     return fresh
 
