@@ -25,8 +25,10 @@ page is the real one, rendered by its handler; it is only kept, never made up:
 - **The session rules are the same**: an expired, ended or unknown session, or one whose flash
   message is waiting, goes to the handler, which answers as before; a session due for its
   ``last_seen_at`` refresh is refreshed here (``sessions.touch``).
-- **Time**: an entry is served for at most ``MAX_AGE`` (dates such as "ended in the last 90
-  days" move with the clock, not with a write).
+- **Time**: an entry is served for at most ``MAX_AGE`` (what moves with the clock rather than
+  with a write, such as which subscriptions "ended in the last 90 days", is at most that late),
+  each for a random part of it from ``MIN_AGE`` up, so pages kept together (after a restart,
+  say) are not all rendered again in the same second.
 - **Memory**: pages are kept compressed (zlib, fast level: a 5 KB page takes about 1.3 KB), at
   most ``max_bytes`` of them per process (``PORTICO_PAGE_CACHE_MB``, 0 turns the cache off),
   least recently used first out. The cache lives in the process: restart after restoring the
@@ -36,6 +38,7 @@ page is the real one, rendered by its handler; it is only kept, never made up:
 from __future__ import annotations
 
 import logging
+import random
 import re
 import zlib
 from collections import Counter, OrderedDict
@@ -61,7 +64,8 @@ from app.web.state import settings_of
 
 log = logging.getLogger("portico.page_cache")
 
-MAX_AGE = timedelta(seconds=60)
+MAX_AGE = timedelta(minutes=5)
+MIN_AGE = MAX_AGE * 0.75
 # What an entry costs besides its page: key, stamp, headers, the dict slot (measured, rounded up).
 ENTRY_OVERHEAD = 1024
 # On a route handler: ``@get(..., opt=CACHED)``.
@@ -96,7 +100,7 @@ class Key(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class Entry:
     stamp: Stamp
-    kept_at: datetime
+    expires_at: datetime  # kept at, plus between MIN_AGE and MAX_AGE
     body: bytes  # compressed, with ``PageCache.placeholder`` where the CSRF token was
     headers: tuple[tuple[str, str], ...]  # the page's own (Vary…), without type and length
     raw_headers: tuple[tuple[bytes, bytes], ...]  # the same and the type, as ASGI sends them
@@ -130,7 +134,7 @@ class PageCache:
 
     def get(self, key: Key, stamp: Stamp) -> Entry | None:
         entry = self._entries.get(key)
-        if entry is None or entry.stamp != stamp or clock.now() - entry.kept_at >= MAX_AGE:
+        if entry is None or entry.stamp != stamp or clock.now() >= entry.expires_at:
             self.misses += 1
             return None
         self._entries.move_to_end(key)
@@ -328,7 +332,9 @@ def keep(request: Request, ticket: Ticket, page: Response) -> Response:
             (b"content-type", b"text/html; charset=utf-8"),
             *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers),
         )
-        entry = Entry(ticket.stamp, clock.now(), zlib.compress(stored, 1), headers, raw)
+        lifetime = random.uniform(MIN_AGE.total_seconds(), MAX_AGE.total_seconds())
+        expires_at = clock.now() + timedelta(seconds=lifetime)
+        entry = Entry(ticket.stamp, expires_at, zlib.compress(stored, 1), headers, raw)
         ticket.cache.put(ticket.key, entry)
     return Response(
         content=rendered.body,
