@@ -38,8 +38,8 @@ page is the real one, rendered by its handler; it is only kept, never made up:
 from __future__ import annotations
 
 import logging
-import random
 import re
+import secrets
 import zlib
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
@@ -332,8 +332,8 @@ def keep(request: Request, ticket: Ticket, page: Response) -> Response:
             (b"content-type", b"text/html; charset=utf-8"),
             *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers),
         )
-        lifetime = random.uniform(MIN_AGE.total_seconds(), MAX_AGE.total_seconds())
-        expires_at = clock.now() + timedelta(seconds=lifetime)
+        spread = (MAX_AGE - MIN_AGE) * (secrets.randbelow(1001) / 1000)
+        expires_at = clock.now() + MIN_AGE + spread
         entry = Entry(ticket.stamp, expires_at, zlib.compress(stored, 1), headers, raw)
         ticket.cache.put(ticket.key, entry)
     return Response(
