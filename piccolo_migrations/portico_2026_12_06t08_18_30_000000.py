@@ -87,22 +87,30 @@ POSTGRES_FUNCTIONS = [
 ]
 
 
+# PostgreSQL: the counters are bumped at COMMIT (deferred constraint triggers), after every row
+# lock the transaction takes. Bumped at each statement instead, a counter row would be locked
+# from the first write to the commit: two transactions writing different rows of one customer
+# (two webhooks at once) or of the shared tables would then wait for each other's counter while
+# holding rows the other one needs next, and deadlock.
 def postgres_statements() -> list[str]:
     statements = list(POSTGRES_FUNCTIONS)
     for table, (column, parent) in PER_CUSTOMER.items():
         arguments = f"'{column}'" + (f", '{parent}'" if parent else "")
         statements.append(
-            f"CREATE TRIGGER portal_stamp AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            f"CREATE CONSTRAINT TRIGGER portal_stamp AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            "DEFERRABLE INITIALLY DEFERRED "
             f"FOR EACH ROW EXECUTE FUNCTION portal_stamp_row({arguments})"
-        )
-        # TRUNCATE fires no row triggers: it touches every customer at once.
-        statements.append(
-            f"CREATE TRIGGER portal_stamp_truncate AFTER TRUNCATE ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION portal_stamp_everyone()"
         )
     for table in SHARED:
         statements.append(
-            f"CREATE TRIGGER portal_stamp AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+            f"CREATE CONSTRAINT TRIGGER portal_stamp AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            "DEFERRABLE INITIALLY DEFERRED "
+            "FOR EACH ROW EXECUTE FUNCTION portal_stamp_everyone()"
+        )
+    # TRUNCATE fires no row triggers (and cannot be deferred): it touches everyone at once.
+    for table in [*PER_CUSTOMER, *SHARED]:
+        statements.append(
+            f"CREATE TRIGGER portal_stamp_truncate AFTER TRUNCATE ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION portal_stamp_everyone()"
         )
     return statements
@@ -110,11 +118,9 @@ def postgres_statements() -> list[str]:
 
 def postgres_backwards() -> list[str]:
     statements = []
-    for table in PER_CUSTOMER:
+    for table in [*PER_CUSTOMER, *SHARED]:
         statements.append(f"DROP TRIGGER IF EXISTS portal_stamp ON {table}")
         statements.append(f"DROP TRIGGER IF EXISTS portal_stamp_truncate ON {table}")
-    for table in SHARED:
-        statements.append(f"DROP TRIGGER IF EXISTS portal_stamp ON {table}")
     statements += [
         "DROP FUNCTION IF EXISTS portal_stamp_row()",
         "DROP FUNCTION IF EXISTS portal_stamp_everyone()",

@@ -261,6 +261,13 @@ async def make_default(configuration_id: str, actor: audit.Actor) -> PortalConfi
     row is written (not only the current default), so on PostgreSQL a concurrent call waits for
     this one's row locks and then sees its result: exactly one default either way."""
     async with db.write():
+        if db.is_postgres():
+            # Every row locked first, in one order: two of these at once could otherwise each
+            # lock part of the table in their first update and wait for the other's rest
+            # (a deadlock). SQLite's write transactions run one at a time anyway.
+            await PortalConfiguration.raw(
+                "SELECT id FROM portal_configuration ORDER BY id FOR UPDATE"
+            )
         target = await get(configuration_id)
         if target is None or not target.active:
             return None
