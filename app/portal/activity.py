@@ -15,9 +15,8 @@ an action asks what its key already did (``replay(who, actions, key)``):
   ``record_once(…, replay=Replay.APPLIED)``: the state before the change is gone by then, so the
   event has no ``before`` and its ``after`` (the state now) says ``"recovered": true``.
 
-``replayed`` is "not NEW", for callers that treat both kinds of replay alike. For ``APPLIED`` to
-mean "the event is missing", every action records an event whenever its gateway call succeeds: a
-form that would change nothing is not sent to billing.
+For ``APPLIED`` to mean "the event is missing", every action records an event whenever its
+gateway call succeeds: a form that would change nothing is not sent to billing.
 
 ``record_once(who, action, key=…)`` writes the event unless the key has one. Concurrent submits of
 one form are serialised by ``customer_lock``, so exactly one event is written. When a recovered
@@ -101,11 +100,6 @@ async def replay(who: Who, actions: str | tuple[str, ...], key: str) -> Replay:
     if await idempotency.applied(key, who.customer_id):
         return Replay.APPLIED
     return Replay.NEW
-
-
-async def replayed(who: Who, actions: str | tuple[str, ...], key: str) -> bool:
-    """Whether ``key`` already did one of ``actions`` for this customer (recorded or not)."""
-    return await replay(who, actions, key) is not Replay.NEW
 
 
 async def record(

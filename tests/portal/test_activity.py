@@ -63,14 +63,14 @@ async def events() -> list[dict[str, Any]]:
 
 async def test_what_a_key_already_did() -> None:
     assert await activity.replay(WHO, ACTION, KEY) is Replay.NEW
-    assert not await activity.replayed(WHO, ACTION, KEY)
+    assert await activity.replay(WHO, ACTION, KEY) is Replay.NEW
     await applied()
     assert await activity.replay(WHO, ACTION, KEY) is Replay.APPLIED
-    assert await activity.replayed(WHO, ACTION, KEY)
+    assert await activity.replay(WHO, ACTION, KEY) is not Replay.NEW
     assert await activity.replay(WHO, "subscription.paused", KEY) is Replay.APPLIED
     assert await record(Replay.APPLIED)
     assert await activity.replay(WHO, ACTION, KEY) is Replay.RECORDED
-    assert await activity.replayed(WHO, (ACTION, "subscription.renewed"), KEY)
+    assert await activity.replay(WHO, (ACTION, "subscription.renewed"), KEY) is not Replay.NEW
 
 
 async def test_another_customers_record_is_not_this_customers_change() -> None:
