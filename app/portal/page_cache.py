@@ -47,7 +47,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
-from litestar import Request, Response
+from litestar import Litestar, Request, Response
 from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.utils import normalize_path
 from litestar.utils.scope.state import ScopeState
@@ -169,8 +169,8 @@ def from_settings(settings: Settings) -> PageCache | None:
     return PageCache(settings.page_cache_mb * 1024 * 1024) if settings.page_cache_mb else None
 
 
-def cache_of(request: Request) -> PageCache | None:
-    return request.app.state.get("page_cache")
+def cache_of(app: Litestar) -> PageCache | None:
+    return app.state.get("page_cache")
 
 
 def _csrf_token(request: Request) -> str | None:
@@ -237,10 +237,6 @@ async def _read(request: Request) -> Probe | None:
     return Probe(key, Stamp(row["own"] or 0, row["shared"] or 0), session_id, last_seen)
 
 
-async def _kept_page(cache: PageCache, found: Probe) -> Entry | None:
-    return cache.get(found.key, found.stamp)
-
-
 async def _touch(found: Probe) -> None:
     if sessions.due_for_touch(found.last_seen):
         await sessions.touch(found.session_id)
@@ -249,12 +245,12 @@ async def _touch(found: Probe) -> None:
 async def serve(request: Request) -> Response | None:
     """For the handlers that allow it (``before_request``): the kept page, or None to let the
     handler answer, with a ``Ticket`` in ``request.state`` when its page may be kept."""
-    cache = cache_of(request)
+    cache = cache_of(request.app)
     csrf = _csrf_token(request)
     found = await _probe(request) if cache is not None and csrf is not None else None
     if cache is None or csrf is None or found is None:
         return None
-    entry = await _kept_page(cache, found)
+    entry = cache.get(found.key, found.stamp)
     if entry is None:
         request.state.page_cache_ticket = Ticket(cache, found.key, found.stamp, csrf)
         return None
@@ -277,7 +273,7 @@ class FastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         cache = None
         if scope["type"] == "http" and scope["method"] == "GET":
-            cache = scope["litestar_app"].state.get("page_cache")
+            cache = cache_of(scope["litestar_app"])
         if cache is None or normalize_path(scope["path"]) not in cache.paths or _has_body(scope):
             await self.app(scope, receive, send)
             return
@@ -288,7 +284,7 @@ class FastPath:
             return
         try:
             found = await _probe(request)
-            entry = await _kept_page(cache, found) if found is not None else None
+            entry = cache.get(found.key, found.stamp) if found is not None else None
         except Exception as error:  # as the app's own handler answers it (503 for an outage)
             response = unavailable_or_internal_handler(request, error)
             await response.to_asgi_response(None, request)(scope, receive, send)
